@@ -1,0 +1,1 @@
+"""The environment core: discovery, reading, operations. No Jupyter imports here."""
