@@ -46,7 +46,7 @@ def validate_spec(spec: object) -> str:
         raise InvalidRequest(f"Package spec is longer than {MAX_SPEC_LENGTH} characters.")
     if text.startswith("-"):
         raise InvalidRequest(f"{text!r} looks like a command-line option, not a package spec.")
-    if any(ord(c) < 32 or c in ";|`$&<>\\" for c in text):
+    if any(ord(c) < 32 or c in ";`$&\\" for c in text):
         raise InvalidRequest(f"Package spec {text!r} contains characters a spec never has.")
     try:
         match = rattler.MatchSpec(text)
