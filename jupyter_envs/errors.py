@@ -31,6 +31,10 @@ class Conflict(EnvsError):
     """The request collides with the current state (the environment exists, is busy, ...)."""
 
 
+class NoFreeGpu(Conflict):
+    """A kernel asked for GPUs held exclusively by other kernels (or absent); says which."""
+
+
 class SolveError(EnvsError):
     """The requested specs cannot be satisfied; the message names the conflict."""
 
