@@ -1,0 +1,222 @@
+"""Pieces of the py-rattler backend: record conversion, plans, errors, a cancel-safe install.
+
+py-rattler 0.28 on cancel (measured, see ``tests/test_ops_cancel.py``): cancelling the
+asyncio future of ``rattler.install`` raises ``CancelledError`` at once, but the Rust
+transaction keeps linking packages for a while afterwards (a 200-package install went on
+writing ``conda-meta`` records for ~0.5 s after the ``CancelledError``) and may stop half
+way. Cleaning up right after the ``CancelledError`` would race with it. So the install
+runs shielded and, when the caller is cancelled, :func:`install_records` first waits for
+the transaction to finish, and only then lets the ``CancelledError`` through to the
+clean-up code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Iterable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import rattler
+from rattler.exceptions import SolverError
+
+from ...errors import BackendError, SolveError
+from ..model import CondaPackage, PackageChange, Plan, Reporter
+
+#: Longest solver explanation passed on to the user.
+MAX_SOLVER_MESSAGE = 4000
+_SOLVER_PREFIX = "Cannot solve the request because of:"
+T = TypeVar("T")
+
+
+def current_platform() -> str:
+    """The conda subdir of this machine, e.g. ``linux-64``."""
+    return str(rattler.Platform.current())
+
+
+def record_name(record: rattler.PackageRecord) -> str:
+    return str(record.name.normalized)
+
+
+def record_dist(record: rattler.PackageRecord) -> str:
+    return f"{record_name(record)}-{record.version}-{record.build}"
+
+
+def to_package(record: rattler.RepoDataRecord) -> CondaPackage:
+    """The model's view of one record (a PrefixRecord also says whether it was requested)."""
+    requested = False
+    if isinstance(record, rattler.PrefixRecord):
+        requested = bool(record.requested_spec or record.requested_specs)
+    return CondaPackage(
+        name=record_name(record),
+        version=str(record.version),
+        build=str(record.build),
+        build_number=int(record.build_number),
+        channel=(record.channel or "").rstrip("/"),
+        subdir=str(record.subdir),
+        url=str(record.url),
+        size=record.size,
+        requested=requested,
+    )
+
+
+def _same(a: rattler.RepoDataRecord, b: rattler.RepoDataRecord) -> bool:
+    if record_dist(a) != record_dist(b):
+        return False
+    if a.sha256 and b.sha256:
+        return bool(a.sha256 == b.sha256)
+    return str(a.url) == str(b.url)
+
+
+def diff(before: Iterable[rattler.RepoDataRecord], after: Iterable[rattler.RepoDataRecord]) -> Plan:
+    """What turns the package set ``before`` into ``after``, sorted by name."""
+    old = {record_name(r): r for r in before}
+    new = {record_name(r): r for r in after}
+    plan = Plan()
+    for name in sorted(new.keys() - old.keys()):
+        plan.install.append(to_package(new[name]))
+    for name in sorted(old.keys() - new.keys()):
+        plan.remove.append(to_package(old[name]))
+    for name in sorted(old.keys() & new.keys()):
+        if not _same(old[name], new[name]):
+            plan.change.append(
+                PackageChange(name=name, old=to_package(old[name]), new=to_package(new[name]))
+            )
+    return plan
+
+
+def read_prefix_records(prefix: Path) -> list[rattler.PrefixRecord]:
+    """Every ``conda-meta/*.json`` record of ``prefix`` (blocking)."""
+    meta = prefix / "conda-meta"
+    if not meta.is_dir():
+        return []
+    records = []
+    for path in sorted(meta.glob("*.json")):
+        try:
+            records.append(rattler.PrefixRecord.from_path(path))
+        except Exception as exc:  # rattler's own parse error
+            raise BackendError(f"Cannot read {path}: {exc}") from exc
+    return records
+
+
+def solve_error(exc: SolverError) -> SolveError:
+    """A user-facing SolveError from rattler's explanation (which names the conflict)."""
+    text = str(exc).strip()
+    if text.startswith(_SOLVER_PREFIX):
+        text = text[len(_SOLVER_PREFIX) :].strip()
+    if len(text) > MAX_SOLVER_MESSAGE:
+        text = text[:MAX_SOLVER_MESSAGE] + "\n..."
+    return SolveError(f"The requested packages cannot be installed together: {text}")
+
+
+class ReporterBridge(rattler.InstallerReporter):
+    """Forwards rattler's install callbacks (any thread) to a Reporter on the event loop."""
+
+    def __init__(
+        self,
+        reporter: Reporter,
+        loop: asyncio.AbstractEventLoop,
+        linking: Iterable[rattler.RepoDataRecord],
+        unlinking: Iterable[rattler.RepoDataRecord],
+    ) -> None:
+        self._reporter = reporter
+        self._loop = loop
+        self._link = {record_name(r): record_dist(r) for r in linking}
+        self._unlink = {record_name(r): record_dist(r) for r in unlinking}
+        self._total = 0
+        self._done = 0
+
+    def _post(self, fn: object, *args: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            self._loop.call_soon_threadsafe(fn, *args)  # type: ignore[arg-type]
+
+    def on_transaction_start(self, total_operations: int) -> None:
+        self._total = total_operations
+        self._post(self._reporter.progress, "install", 0, total_operations)
+
+    def on_link_start(self, operation: int, package_name: str) -> int:
+        self._post(self._reporter.log, f"link {self._link.get(package_name, package_name)}")
+        return operation
+
+    def on_unlink_start(self, operation: int, package_name: str) -> int:
+        self._post(self._reporter.log, f"unlink {self._unlink.get(package_name, package_name)}")
+        return operation
+
+    def on_transaction_operation_complete(self, operation: int) -> None:
+        self._done += 1
+        self._post(self._reporter.progress, "install", self._done, self._total)
+
+
+async def _wait_out(future: asyncio.Future[None]) -> None:
+    """Wait until ``future`` is done even if this task is cancelled again meanwhile."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()  # retrieved: the caller is cancelled and will not see it
+
+
+async def run_to_completion(work: Awaitable[T]) -> T:
+    """Await ``work`` to its end even if the calling task is cancelled meanwhile (clean-up
+    code must not be abandoned half way); a cancellation then propagates afterwards."""
+    future = asyncio.ensure_future(work)
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait([future])
+        except asyncio.CancelledError:
+            cancelled = True
+    result = future.result()
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+async def install_records(
+    records: Sequence[rattler.RepoDataRecord],
+    prefix: Path,
+    *,
+    installed: Sequence[rattler.PrefixRecord],
+    requested_specs: Sequence[str],
+    cache_dir: Path | None,
+    reporter: Reporter,
+) -> None:
+    """Make ``prefix`` hold exactly ``records``; BackendError on failure.
+
+    On cancellation the rattler transaction is allowed to finish before CancelledError
+    propagates (see the module docstring), so the caller's clean-up sees a settled prefix.
+    """
+    loop = asyncio.get_running_loop()
+    installed_names = {record_name(r): r for r in installed}
+    bridge = ReporterBridge(reporter, loop, records, installed_names.values())  # type: ignore[abstract]
+    specs = [rattler.MatchSpec(s)._match_spec for s in requested_specs]
+    future = asyncio.ensure_future(
+        rattler.install(
+            list(records),
+            prefix,
+            cache_dir=cache_dir,
+            installed_packages=list(installed),
+            show_progress=False,
+            requested_specs=specs,  # the wrapper does not unwrap MatchSpec (0.28)
+            reporter=bridge,
+        )
+    )
+    try:
+        await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await _wait_out(future)
+        raise
+    except Exception as exc:  # rattler's InstallerError, IoError, LinkError, ...
+        raise BackendError(f"Installing into {prefix} failed: {exc}") from exc
+
+
+def package_cache_dir(base: Path | None) -> Path | None:
+    """The package cache under ``base`` (rattler's own default, honouring
+    ``RATTLER_CACHE_DIR``, when ``base`` is None)."""
+    return None if base is None else base / "pkgs"
+
+
+def repodata_cache_dir(base: Path | None) -> Path | None:
+    """The repodata cache under ``base`` (rattler's default when None)."""
+    return None if base is None else base / "repodata"

@@ -1,0 +1,208 @@
+"""Environment files: ``environment.yml``, rattler lock files and conda's ``@EXPLICIT`` list.
+
+Parsing raises :class:`~jupyter_envs.errors.InvalidRequest` before anything touches an
+environment; writing returns text. No Jupyter imports, nothing async.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import rattler
+import yaml
+
+from ..errors import InvalidRequest
+from .validate import validate_env_name, validate_spec
+
+#: The largest environment file accepted (bytes of UTF-8).
+MAX_FILE_BYTES = 1024 * 1024
+#: Top-level keys of an ``environment.yml`` that are read.
+YML_KEYS = frozenset({"name", "channels", "dependencies"})
+#: Keys accepted and deliberately ignored: the target comes from the request, not the file.
+YML_IGNORED_KEYS = frozenset({"prefix"})
+PIP_NOT_SUPPORTED = (
+    "pip dependencies are not supported yet: remove the 'pip:' list from environment.yml "
+    "and install those packages with pip inside the environment."
+)
+_MAX_CHANNEL_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class EnvFile:
+    """The parts of an ``environment.yml`` that a create uses."""
+
+    name: str | None
+    channels: tuple[str, ...]
+    specs: tuple[str, ...]
+
+
+def _check_size(text: object, what: str) -> str:
+    if not isinstance(text, str):
+        raise InvalidRequest(f"The {what} must be text.")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise InvalidRequest(f"The {what} is larger than {MAX_FILE_BYTES // 1024} KiB.")
+    if "\x00" in text:
+        raise InvalidRequest(f"The {what} contains a NUL character.")
+    return text
+
+
+def validate_channel(channel: object) -> str:
+    """One channel name or URL, stripped; no spaces, control characters or options."""
+    if not isinstance(channel, str) or not channel.strip():
+        raise InvalidRequest("A channel must be a non-empty string.")
+    text = channel.strip()
+    if len(text) > _MAX_CHANNEL_LENGTH:
+        raise InvalidRequest(f"Channel {text[:60]!r}... is too long.")
+    if text.startswith("-") or any(c.isspace() or ord(c) < 32 for c in text):
+        raise InvalidRequest(f"{text!r} is not a channel name or URL.")
+    return text
+
+
+def parse_environment_yml(text: str) -> EnvFile:
+    """Read an ``environment.yml``: ``name``, ``channels`` and ``dependencies``.
+
+    A ``pip:`` sub-list is refused (:data:`PIP_NOT_SUPPORTED`); so is any top-level key
+    other than those three, except ``prefix``, which is ignored on purpose.
+    """
+    _check_size(text, "environment file")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidRequest(f"environment.yml is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("environment.yml must be a mapping with 'dependencies'.")
+    unknown = sorted(str(k) for k in data if k not in YML_KEYS | YML_IGNORED_KEYS)
+    if unknown:
+        raise InvalidRequest(
+            f"environment.yml has keys that are not supported: {', '.join(unknown)} "
+            "(supported: name, channels, dependencies)."
+        )
+    name = data.get("name")
+    if name is not None:
+        name = validate_env_name(str(name) if isinstance(name, (int, float)) else name)
+    channels = data.get("channels") or []
+    if not isinstance(channels, list):
+        raise InvalidRequest("'channels' in environment.yml must be a list.")
+    deps = data.get("dependencies")
+    if not isinstance(deps, list) or not deps:
+        raise InvalidRequest("environment.yml needs a non-empty 'dependencies' list.")
+    specs: list[str] = []
+    for dep in deps:
+        if isinstance(dep, dict):
+            if "pip" in dep:
+                raise InvalidRequest(PIP_NOT_SUPPORTED)
+            raise InvalidRequest(f"Unsupported entry in 'dependencies': {dep!r}.")
+        if isinstance(dep, (int, float)) or not isinstance(dep, str):
+            raise InvalidRequest(f"Dependency {dep!r} is not a package spec.")
+        specs.append(validate_spec(dep))
+    return EnvFile(
+        name=name,
+        channels=tuple(validate_channel(c) for c in channels),
+        specs=tuple(specs),
+    )
+
+
+def write_environment_yml(name: str | None, channels: Sequence[str], specs: Sequence[str]) -> str:
+    """An ``environment.yml`` (no ``prefix`` line, so it can be created anywhere)."""
+    data: dict[str, object] = {}
+    if name:
+        data["name"] = name
+    data["channels"] = list(channels)
+    data["dependencies"] = list(specs)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def pinned_spec(record: rattler.PackageRecord) -> str:
+    """conda's full pin of a package: ``name=version=build``."""
+    return f"{record.name.normalized}={record.version}={record.build}"
+
+
+def record_channels(records: Iterable[rattler.RepoDataRecord]) -> list[str]:
+    """The distinct channels of ``records``, in first-seen order, without a trailing ``/``."""
+    seen: dict[str, None] = {}
+    for record in records:
+        channel = (record.channel or "").rstrip("/")
+        if channel:
+            seen.setdefault(channel, None)
+    return list(seen)
+
+
+def _install_order(records: Sequence[rattler.RepoDataRecord]) -> list[rattler.RepoDataRecord]:
+    """``records`` with every package after its dependencies."""
+    by_name = {r.name.normalized: r for r in records}
+    ordered = rattler.PackageRecord.sort_topologically(list(records))
+    return [by_name[r.name.normalized] for r in ordered]
+
+
+def write_explicit(records: Sequence[rattler.RepoDataRecord], platform: str) -> str:
+    """conda's ``@EXPLICIT`` list: one URL per package, in install order, with its hash."""
+    ordered = _install_order(records)
+    lines = [
+        "# This file may be used to create an environment using:",
+        "# $ conda create --name <env> --file <this file>",
+        f"# platform: {platform}",
+        "@EXPLICIT",
+    ]
+    for record in ordered:
+        if record.md5:
+            lines.append(f"{record.url}#{record.md5.hex()}")
+        elif record.sha256:
+            lines.append(f"{record.url}#sha256:{record.sha256.hex()}")
+        else:
+            lines.append(str(record.url))
+    return "\n".join(lines) + "\n"
+
+
+def write_lock(records: Sequence[rattler.RepoDataRecord], platform: str) -> str:
+    """A rattler lock file (``default`` environment, one platform) holding exactly ``records``."""
+    lock = rattler.LockFile([rattler.LockPlatform(platform)])
+    lock_platform = lock.platforms()[0]
+    channels = record_channels(records)
+    lock.set_channels("default", [rattler.LockChannel(c) for c in channels])
+    for record in _install_order(records):
+        lock.add_conda_package("default", lock_platform, record)
+    with tempfile.TemporaryDirectory(prefix="jupyter-envs-lock-") as tmp:
+        path = Path(tmp) / "lock.yml"
+        lock.to_path(path)
+        return path.read_text(encoding="utf-8")
+
+
+def write_lock_file(records: Sequence[rattler.RepoDataRecord], platform: str, path: Path) -> None:
+    """:func:`write_lock` straight to ``path`` (atomically replaced)."""
+    text = write_lock(records, platform)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_lock(text: str, platform: str) -> list[rattler.RepoDataRecord]:
+    """The conda packages a rattler lock file pins for ``platform`` (its default environment)."""
+    _check_size(text, "lock file")
+    with tempfile.TemporaryDirectory(prefix="jupyter-envs-lock-") as tmp:
+        path = Path(tmp) / "lock.yml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            lock = rattler.LockFile.from_path(path)
+        except Exception as exc:  # rattler raises its own parse errors
+            raise InvalidRequest(f"Not a valid lock file: {exc}") from exc
+    env = lock.default_environment()
+    if env is None:
+        named = lock.environments()
+        if len(named) != 1:
+            raise InvalidRequest("The lock file has no 'default' environment.")
+        env = named[0][1]
+    # The platform object must come from the lock itself: a freshly built one panics.
+    matching = [p for p in env.platforms() if p.name == platform]
+    if not matching:
+        have = ", ".join(p.name for p in env.platforms()) or "none"
+        raise InvalidRequest(f"The lock file has no packages for {platform} (it has: {have}).")
+    if env.pypi_packages_for_platform(matching[0]):
+        raise InvalidRequest("The lock file holds PyPI packages, which are not supported yet.")
+    records = env.conda_repodata_records_for_platform(matching[0]) or []
+    if not records:
+        raise InvalidRequest(f"The lock file lists no conda packages for {platform}.")
+    return list(records)
