@@ -1,0 +1,389 @@
+"""A throwaway OpenSSH server, an ``ssh -N -L`` tunnel and a "remote" Jupyter server.
+
+Everything listens on 127.0.0.1 only and lives in a temporary directory. Each process is
+started as an argument list, waited for with a deadline, and ended (terminate, then kill)
+when its fixture finishes, so a test run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+SSH = shutil.which("ssh") or "/usr/bin/ssh"
+SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STOP_TIMEOUT = 10.0
+
+
+def openssh_available() -> bool:
+    """Whether the OpenSSH server and client binaries are installed."""
+    return all(os.access(p, os.X_OK) for p in (SSHD, SSH, SSH_KEYGEN))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(predicate: Any, timeout: float, what: str, proc: subprocess.Popen[Any]) -> None:
+    """Poll ``predicate()`` until true; fail with ``what`` on timeout or if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        time.sleep(0.05)
+    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = STOP_TIMEOUT) -> None:
+    """Terminate ``proc``, kill it if it lingers, and reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
+def _keygen(path: Path, comment: str) -> None:
+    subprocess.run(
+        [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
+
+
+@dataclass
+class Sshd:
+    """A foreground ``sshd -D -e`` on 127.0.0.1 that lets the current user in by key."""
+
+    workdir: Path
+    port: int = 0
+    user: str = ""
+    user_key: Path = field(default_factory=Path)
+    known_hosts: Path = field(default_factory=Path)
+    log_path: Path = field(default_factory=Path)
+    proc: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> Sshd:
+        """Generate host and user keys and a config in ``workdir``, start sshd, wait for it."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # sshd refuses to start without its privilege separation directory.
+        Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
+        host_key = self.workdir / "ssh_host_ed25519_key"
+        self.user_key = self.workdir / "id_ed25519"
+        _keygen(host_key, "jupyter-envs-test-host")
+        _keygen(self.user_key, "jupyter-envs-test-user")
+        authorized = self.workdir / "authorized_keys"
+        shutil.copyfile(self.user_key.with_suffix(".pub"), authorized)
+        authorized.chmod(0o600)
+        self.port = free_port()
+        self.user = _current_user()
+        host_pub = host_key.with_suffix(".pub").read_text().split()
+        self.known_hosts = self.workdir / "known_hosts"
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
+        config = self.workdir / "sshd_config"
+        config.write_text(
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {host_key}",
+                    f"AuthorizedKeysFile {authorized}",
+                    f"PidFile {self.workdir / 'sshd.pid'}",
+                    "StrictModes no",
+                    "UsePAM no",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PubkeyAuthentication yes",
+                    # The tests may run as root (containers); key-only login is allowed then.
+                    "PermitRootLogin prohibit-password",
+                    "AllowTcpForwarding local",
+                    "GatewayPorts no",
+                    "X11Forwarding no",
+                    "PrintMotd no",
+                    "LogLevel VERBOSE",
+                    "",
+                ]
+            )
+        )
+        self.log_path = self.workdir / "sshd.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: port_open(self.port), timeout, "sshd", self.proc)
+        return self
+
+    def stop(self) -> None:
+        """Stop sshd (and with it every session it still serves)."""
+        if self.proc is not None:
+            stop_process(self.proc)
+        if self._log is not None:
+            self._log.close()
+
+    def log(self) -> str:
+        """What sshd has logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class Tunnel:
+    """``ssh -N -L local:127.0.0.1:remote`` through an :class:`Sshd`; can be killed and reopened."""
+
+    sshd: Sshd
+    remote_port: int
+    local_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    opened: int = 0
+
+    def argv(self) -> list[str]:
+        """The exact ssh command line (what docs/remote.md tells users to run, plus test keys)."""
+        return [
+            SSH,
+            "-N",
+            "-F",
+            "/dev/null",  # no user or system ssh_config
+            "-L",
+            f"127.0.0.1:{self.local_port}:127.0.0.1:{self.remote_port}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.sshd.known_hosts}",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            str(self.sshd.user_key),
+            "-p",
+            str(self.sshd.port),
+            f"{self.sshd.user}@127.0.0.1",
+        ]
+
+    def open(self, timeout: float = 20.0) -> Tunnel:
+        """Start ssh and wait until the local end of the forward accepts connections."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("tunnel already open")
+        self.proc = subprocess.Popen(
+            self.argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_until(lambda: port_open(self.local_port), timeout, "ssh tunnel", self.proc)
+        except RuntimeError as exc:
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            raise RuntimeError(f"{exc}\nssh: {err}\nsshd: {self.sshd.log()[-2000:]}") from exc
+        self.opened += 1
+        return self
+
+    def kill(self) -> None:
+        """Drop the tunnel abruptly (SIGKILL), as a lost network or closed laptop would."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT)
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
+            self.proc = None
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while port_open(self.local_port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        """Stop the tunnel politely (SIGTERM)."""
+        if self.proc is not None:
+            stop_process(self.proc)
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
+            self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local_port}"
+
+
+@dataclass
+class RemoteJupyter:
+    """A ``jupyter server`` subprocess on 127.0.0.1 with a base_url, a token and jupyter_envs."""
+
+    workdir: Path
+    environ: Mapping[str, str]
+    base_url: str = "/remote/base/"
+    token: str = field(default_factory=lambda: secrets.token_hex(24))
+    port: int = field(default_factory=free_port)
+    extra_config: Mapping[str, Any] = field(default_factory=dict)
+    extensions: bool = True
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(default_factory=Path)
+    _log: IO[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> RemoteJupyter:
+        """Write a config, start the server and wait until ``api/status`` answers."""
+        config_dir = self.workdir / "jupyter-config"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        root_dir = self.workdir / "notebooks"
+        root_dir.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "ServerApp": {
+                "jpserver_extensions": {"jupyter_envs": self.extensions},
+                "ip": "127.0.0.1",
+                "port": self.port,
+                "port_retries": 0,
+                "base_url": self.base_url,
+                "open_browser": False,
+                "root_dir": str(root_dir),
+                # A broken extension must fail the test, not leave a server without routes.
+                "reraise_server_extension_failures": True,
+                # Test containers run as root; docs/remote.md tells users not to.
+                "allow_root": os.geteuid() == 0,
+            },
+            "IdentityProvider": {"token": self.token},
+        }
+        for section, values in self.extra_config.items():
+            config.setdefault(section, {}).update(values)
+        (config_dir / "jupyter_server_config.json").write_text(json.dumps(config, indent=1))
+        env = dict(self.environ)
+        env.update(
+            {
+                "JUPYTER_CONFIG_DIR": str(config_dir),
+                "JUPYTER_DATA_DIR": str(self.workdir / "jupyter-data"),
+                "JUPYTER_RUNTIME_DIR": str(self.workdir / "jupyter-runtime"),
+                "JUPYTER_PLATFORM_DIRS": "1",
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+                ),
+            }
+        )
+        self.log_path = self.workdir / "jupyter.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server"],
+            cwd=root_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(self._ready, timeout, "jupyter server", self.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n{self.log()[-4000:]}") from exc
+        return self
+
+    def _ready(self) -> bool:
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.port}{self.base_url}api/status"
+        req = urllib.request.Request(url, headers={"Authorization": f"token {self.token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM shuts kernels down; then kill if it lingers)."""
+        if self.proc is not None:
+            stop_process(self.proc, timeout=20)
+        if self._log is not None:
+            self._log.close()
+
+    def log(self) -> str:
+        """What the server has logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class GatedChannelServer:
+    """Serve a conda channel over HTTP on 127.0.0.1, holding package downloads at a gate.
+
+    A stand-in for a slow network: repodata answers at once, while each package archive
+    waits until :meth:`release` is called (or ``max_wait`` seconds pass), so a test can
+    keep an operation running for as long as it needs.
+    """
+
+    def __init__(self, directory: Path, *, max_wait: float = 60.0) -> None:
+        self.gate = threading.Event()
+        self.requests: list[str] = []
+        gate, requests = self.gate, self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=str(directory), **kwargs)
+
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                if self.path.endswith((".tar.bz2", ".conda")):
+                    gate.wait(max_wait)
+                super().do_GET()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> GatedChannelServer:
+        self.thread.start()
+        return self
+
+    def release(self) -> None:
+        """Let every held and future package download through."""
+        self.gate.set()
+
+    def package_requests(self) -> list[str]:
+        return [p for p in self.requests if p.endswith((".tar.bz2", ".conda"))]
+
+    def stop(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(STOP_TIMEOUT)
+
+
+def _current_user() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
