@@ -77,3 +77,32 @@ def isolated(
     Path(env["CONDARC"]).write_text(yaml.safe_dump(condarc))
     monkeypatch.setenv("CONDA_ROOT", str(conda_root))
     yield tmp_path
+
+
+@pytest.fixture
+def make_env(channel: Path, envs_dir: Path, package_cache: Path):  # type: ignore[no-untyped-def]
+    """``await make_env(name, specs)``: a real environment made with py-rattler (solve +
+    install from the local channel) at ``envs_dir/name`` (or ``prefix=``); returns its prefix.
+    Default specs: python, ipykernel, envvars (a kernel with an activate.d script)."""
+    import rattler
+    from rattler import VirtualPackage, VirtualPackageOverrides
+
+    async def make(
+        name: str,
+        specs: tuple[str, ...] = ("python", "ipykernel", "envvars"),
+        *,
+        prefix: Path | None = None,
+    ) -> Path:
+        target = prefix if prefix is not None else envs_dir / name
+        records = await rattler.solve(
+            sources=[localchannel.channel_url(channel)],
+            specs=list(specs),
+            platforms=["linux-64", "noarch"],
+            virtual_packages=VirtualPackage.detect(VirtualPackageOverrides.from_env()),
+        )
+        await rattler.install(
+            records, target_prefix=target, cache_dir=package_cache, show_progress=False
+        )
+        return target
+
+    return make
