@@ -1,0 +1,1 @@
+"""Kernels inside conda environments: discovery, the activating provisioner, the fallback kernel."""
