@@ -1,0 +1,354 @@
+"""Find conda environments on disk, summarize them, and decide what may be changed.
+
+Discovery never runs a subprocess: root prefixes, every envs dir's subdirectories holding
+``conda-meta/``, and ``~/.conda/environments.txt``. An environment's identity is its
+resolved prefix path; its name is only a label, as ``conda env list`` shows it.
+Summaries are cached and re-read when the environment's ``conda-meta`` (or history, or
+kernels directory) changes on disk. All methods block on the file system: call them from
+a thread (``asyncio.to_thread``) in the server.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..errors import Conflict, Forbidden, InvalidRequest, NotFound
+from . import history, reader
+from .condaconfig import CondaConfig
+from .model import EnvDetails, EnvInfo, env_id
+from .validate import validate_env_name
+
+#: ``environments.txt`` larger than this is not read (a real one is a few KiB).
+MAX_ENVIRONMENTS_TXT_BYTES = 4 * 1024 * 1024
+
+
+def environments_txt(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's ``~/.conda/environments.txt`` (conda's list of known prefixes)."""
+    home = (environ or os.environ).get("HOME") or os.path.expanduser("~")
+    return Path(home) / ".conda" / "environments.txt"
+
+
+def _resolve(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _is_env(prefix: Path) -> bool:
+    return (prefix / "conda-meta").is_dir()
+
+
+@dataclass
+class _Cached:
+    stamp: tuple[int, int | None, int | None]
+    info: EnvInfo
+    details: EnvDetails | None = None
+    #: site-packages mtimes when ``details`` was read (pip changes them, not conda-meta).
+    details_key: tuple[int | None, ...] = ()
+    size: int | None = None
+
+
+class EnvRegistry:
+    """The environments this server can see, and the rules for changing them."""
+
+    def __init__(
+        self,
+        config: CondaConfig,
+        *,
+        protected: Sequence[Path] = (),
+        allow_protected_changes: bool = False,
+    ) -> None:
+        self.config = config
+        self.allow_protected_changes = allow_protected_changes
+        self._roots = tuple(_resolve(p) for p in config.root_prefixes)
+        self._envs_dirs = tuple(_resolve(p) for p in config.envs_dirs)
+        own = _resolve(Path(sys.prefix))
+        extra = [own] if _is_env(own) else []
+        self._protected = frozenset([*self._roots, *extra, *(_resolve(p) for p in protected)])
+        self._lock = threading.RLock()
+        self._cache: dict[Path, _Cached] = {}
+        self._dir_listing: dict[Path, tuple[int, list[Path]]] = {}
+        self._txt: tuple[tuple[int, int], list[Path]] | None = None
+
+    # -- discovery ---------------------------------------------------------------------
+
+    def _envs_dir_children(self, envs_dir: Path) -> list[Path]:
+        """Subdirectories of ``envs_dir`` with ``conda-meta/``, cached on the dir's mtime."""
+        try:
+            mtime = os.stat(envs_dir).st_mtime_ns
+        except OSError:
+            return []
+        cached = self._dir_listing.get(envs_dir)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        try:
+            names = sorted(os.listdir(envs_dir))
+        except OSError:
+            return []
+        children = [envs_dir / n for n in names if not n.startswith(".") and _is_env(envs_dir / n)]
+        self._dir_listing[envs_dir] = (mtime, children)
+        return children
+
+    def _txt_entries(self) -> list[Path]:
+        """Absolute prefixes listed in ``environments.txt``, cached on its mtime and size."""
+        path = environments_txt()
+        try:
+            info = os.stat(path)
+        except OSError:
+            return []
+        key = (info.st_mtime_ns, info.st_size)
+        if self._txt is not None and self._txt[0] == key:
+            return self._txt[1]
+        entries: list[Path] = []
+        if info.st_size <= MAX_ENVIRONMENTS_TXT_BYTES:
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = ""
+            entries = [Path(ln.strip()) for ln in text.splitlines() if ln.strip().startswith("/")]
+        self._txt = (key, entries)
+        return entries
+
+    def _candidates(self) -> list[Path]:
+        found: list[Path] = [r for r in self._roots if _is_env(r)]
+        for envs_dir in self._envs_dirs:
+            found += self._envs_dir_children(envs_dir)
+        found += [p for p in self._txt_entries() if _is_env(p)]
+        unique: dict[Path, None] = {}
+        for prefix in found:
+            unique.setdefault(_resolve(prefix), None)
+        return list(unique)
+
+    def _label(self, prefix: Path) -> str:
+        if self._roots and prefix == self._roots[0]:
+            return "base"
+        if prefix in self._roots:
+            return str(prefix)
+        if prefix.parent in self._envs_dirs:
+            return prefix.name
+        return str(prefix)
+
+    def _summarize(self, prefix: Path) -> EnvInfo | None:
+        """The cached summary of ``prefix`` (resolved), re-read if it changed; None if gone."""
+        current = reader.stamp(prefix)
+        if current is None:
+            self._cache.pop(prefix, None)
+            return None
+        cached = self._cache.get(prefix)
+        if cached is not None and cached.stamp == current:
+            return cached.info
+        summary = reader.read_summary(prefix)
+        info = EnvInfo(
+            id=env_id(prefix),
+            name=self._label(prefix),
+            prefix=str(prefix),
+            is_root=prefix in self._roots,
+            protected=prefix in self._protected,
+            python_version=summary.python_version,
+            package_count=summary.package_count,
+            has_kernel=summary.has_kernel,
+            last_modified=summary.last_modified,
+        )
+        self._cache[prefix] = _Cached(stamp=current, info=info)
+        return info
+
+    def list(self, *, refresh: bool = False) -> list[EnvInfo]:
+        """Every environment found, roots first, then by name; vanished ones left out."""
+        with self._lock:
+            if refresh:
+                self.invalidate()
+            infos = [i for i in map(self._summarize, self._candidates()) if i is not None]
+            for gone in set(self._cache) - {Path(i.prefix) for i in infos}:
+                del self._cache[gone]
+        infos.sort(key=lambda i: (not i.is_root, i.name.startswith("/"), i.name, i.prefix))
+        return [replace(i) for i in infos]
+
+    def get(self, prefix: Path) -> EnvInfo:
+        """The summary of one listed environment; NotFound for anything else."""
+        path = _resolve(Path(prefix))
+        with self._lock:
+            if path not in self._candidates():
+                raise NotFound(f"No environment at {prefix}.")
+            info = self._summarize(path)
+        if info is None:
+            raise NotFound(f"No environment at {prefix}.")
+        return replace(info)
+
+    def details(self, prefix: Path, *, with_size: bool = False) -> EnvDetails:
+        """Everything the details view shows; ``with_size`` also walks the prefix (slow)."""
+        info = self.get(prefix)
+        path = Path(info.prefix)
+        site_key = tuple(reader.mtime_ns(p) for p in reader.site_packages_dirs(path))
+        with self._lock:
+            cached = self._cache.get(path)
+            found = None
+            if cached is not None and cached.details_key == site_key:
+                found = cached.details
+        if found is None:
+            found = self._read_details(info)
+            with self._lock:
+                cached = self._cache.get(path)
+                if cached is not None and cached.info == info:
+                    cached.details, cached.details_key = found, site_key
+        result = replace(found)
+        if with_size:
+            result.size_bytes = self._size(path, info)
+        return result
+
+    def _read_details(self, info: EnvInfo) -> EnvDetails:
+        path = Path(info.prefix)
+        records = reader.read_records(path)
+        requested = history.requested_specs(path)
+        requested_names = {history.spec_name(s) for s in requested}
+        packages = [
+            reader.package_from_record(
+                r,
+                requested=str(r["name"]) in requested_names or reader.record_requested(r),
+                config=self.config,
+            )
+            for r in records
+        ]
+        return EnvDetails(
+            **vars(replace(info)),
+            packages=packages,
+            pip_packages=reader.pip_packages(path, reader.owned_dist_infos(records)),
+            requested_specs=requested,
+            kernelspecs=reader.kernelspec_names(path),
+            revision_count=len(history.read_revisions(path)),
+        )
+
+    def _size(self, path: Path, info: EnvInfo) -> int:
+        with self._lock:
+            cached = self._cache.get(path)
+            if cached is not None and cached.info == info and cached.size is not None:
+                return cached.size
+        size = reader.disk_usage(path)
+        with self._lock:
+            cached = self._cache.get(path)
+            if cached is not None and cached.info == info:
+                cached.size = size
+        return size
+
+    def invalidate(self, prefix: Path | None = None) -> None:
+        """Forget cached summaries: of ``prefix``, or of everything."""
+        with self._lock:
+            if prefix is None:
+                self._cache.clear()
+                self._dir_listing.clear()
+                self._txt = None
+            else:
+                path = _resolve(Path(prefix))
+                self._cache.pop(path, None)
+                self._dir_listing.pop(path.parent, None)
+
+    # -- rules ---------------------------------------------------------------------------
+
+    def check_allowed(self, prefix: Path) -> Path:
+        """``prefix`` resolved, if it is a root prefix or directly inside an envs dir.
+
+        Symlinks and ``..`` are resolved first, so neither leads outside. Raises Forbidden
+        (InvalidRequest for a relative path).
+        """
+        raw = Path(prefix)
+        if not raw.is_absolute():
+            raise InvalidRequest(f"An environment prefix must be an absolute path: {prefix}.")
+        path = _resolve(raw)
+        if path in self._roots or path.parent in self._envs_dirs:
+            return path
+        raise Forbidden(f"{prefix} is outside the directories where environments may live.")
+
+    def is_protected(self, prefix: Path) -> bool:
+        """Whether ``prefix`` is a root prefix, the server's own, or configured protected."""
+        return _resolve(Path(prefix)) in self._protected
+
+    def check_mutable(self, prefix: Path) -> Path:
+        """:meth:`check_allowed`, and refuse protected environments (Forbidden)."""
+        path = self.check_allowed(prefix)
+        if path in self._protected and not self.allow_protected_changes:
+            raise Forbidden(f"The environment at {path} is protected and cannot be changed.")
+        return path
+
+    def writable_envs_dir(self) -> Path:
+        """The first envs dir that exists writable or can be created; Forbidden if none."""
+        for envs_dir in self._envs_dirs:
+            probe = envs_dir
+            while not probe.exists() and probe != probe.parent:
+                probe = probe.parent
+            if probe.is_dir() and os.access(probe, os.W_OK | os.X_OK):
+                return envs_dir
+        raise Forbidden("No writable directory for new environments.")
+
+    def new_prefix(self, name: str | None = None, prefix: str | None = None) -> Path:
+        """Where a new environment named ``name`` (or at ``prefix``) would be created.
+
+        Raises InvalidRequest (both or neither given, bad name, relative path), Forbidden
+        (outside the envs dirs) or Conflict (something already exists there, or an
+        environment of that name exists in another envs dir).
+        """
+        if (name is None) == (prefix is None):
+            raise InvalidRequest("Give either a name or a prefix for the new environment.")
+        if name is not None:
+            validate_env_name(name)
+            target = self.writable_envs_dir() / name
+            for envs_dir in self._envs_dirs:
+                if _is_env(envs_dir / name):
+                    raise Conflict(f"An environment named {name!r} already exists.")
+        else:
+            if not isinstance(prefix, str) or not prefix.strip():
+                raise InvalidRequest("A prefix must be a non-empty path.")
+            raw = Path(os.path.expanduser(prefix))
+            if not raw.is_absolute():
+                raise InvalidRequest(f"A prefix must be an absolute path: {prefix}.")
+            if ".." in raw.parts:
+                raise InvalidRequest(f"A prefix may not contain '..': {prefix}.")
+            validate_env_name(raw.name)
+            target = _resolve(raw.parent) / raw.name
+            target = self.check_allowed(target)
+        if os.path.lexists(target):
+            raise Conflict(f"{target} already exists.")
+        return target
+
+    # -- environments.txt ----------------------------------------------------------------
+
+    def register(self, prefix: Path) -> None:
+        """Add ``prefix`` to ``~/.conda/environments.txt`` as conda does (idempotent)."""
+        path = environments_txt()
+        line = os.path.normpath(str(prefix))
+        with self._lock:
+            try:
+                text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            except FileNotFoundError:
+                text = ""
+            if line in (ln.strip() for ln in text.splitlines()):
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lead = "\n" if text and not text.endswith("\n") else ""
+            with open(path, "a", encoding="utf-8", errors="surrogateescape") as fh:
+                fh.write(f"{lead}{line}\n")
+
+    def unregister(self, prefix: Path) -> None:
+        """Drop ``prefix`` from ``environments.txt``; other lines are kept as they are."""
+        path = environments_txt()
+        line = os.path.normpath(str(prefix))
+        with self._lock:
+            try:
+                text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            except FileNotFoundError:
+                return
+            lines = text.splitlines(keepends=True)
+            kept = [ln for ln in lines if ln.strip() != line]
+            if len(kept) == len(lines):
+                return
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".environments.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+                    fh.write("".join(kept))
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+            self._txt = None
