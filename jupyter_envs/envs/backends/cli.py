@@ -1,0 +1,247 @@
+"""The backend that drives conda, mamba 2 or micromamba through their ``--json`` interface.
+
+Every call is an argument list (never a shell) with ``--json`` and ``--yes``, runs under a
+timeout with bounded output, and is stopped with its whole process group when cancelled
+(:mod:`.cli_process`). Output and errors are read by :mod:`.cli_parse`; lock files and clones
+reach the tools as ``@EXPLICIT`` lists (:mod:`.cli_lock`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from ...errors import BackendError
+from ..model import ChangeAction, Plan, Reporter
+from . import cli_lock
+from .base import Backend
+from .cli_parse import (
+    error_from_result,
+    final_document,
+    is_error,
+    parse_documents,
+    parse_progress,
+    plan_from_result,
+)
+from .cli_process import DEFAULT_KILL_GRACE, DEFAULT_MAX_STDOUT, run_tool
+
+CliTool = Literal["conda", "mamba", "micromamba"]
+CLI_TOOLS: tuple[CliTool, ...] = ("conda", "mamba", "micromamba")
+#: Default limit for one tool run, in seconds.
+DEFAULT_TIMEOUT = 3600.0
+_IGNORED_EXITS = frozenset({"DryRunExit", "CondaSystemExit"})
+
+NO_REVISION_MESSAGE = (
+    "{tool} cannot roll an environment back to a revision (it has no 'install --revision'). "
+    "Use the conda or rattler backend for rollbacks."
+)
+
+
+class CliBackend(Backend):
+    """Solve and install with a conda-family command line tool (conda by default)."""
+
+    name: ClassVar[str] = "conda"
+    #: Whether ``create --clone`` exists; otherwise clones go through an @EXPLICIT list.
+    supports_clone: ClassVar[bool] = True
+    #: Whether ``install --revision N`` exists.
+    supports_revision: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        executable: str | os.PathLike[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_output: int = DEFAULT_MAX_STDOUT,
+        environ: Mapping[str, str] | None = None,
+        kill_grace: float = DEFAULT_KILL_GRACE,
+    ) -> None:
+        """``executable``: the tool's path; ``timeout``: seconds per run; ``max_output``: bytes
+        of stdout kept; ``environ``: the tool's environment (None: this process's, per run)."""
+        self.executable = str(executable)
+        self.timeout = timeout
+        self.max_output = max_output
+        self.environ = dict(environ) if environ is not None else None
+        self.kill_grace = kill_grace
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.executable!r})"
+
+    # -- argument lists -------------------------------------------------------------------
+
+    def command(
+        self,
+        subcommand: str,
+        prefix: Path,
+        *,
+        channels: Sequence[str] = (),
+        specs: Sequence[str] = (),
+        dry_run: bool = False,
+        extra: Sequence[str] = (),
+    ) -> list[str]:
+        """The argument list for one run (``specs`` last, after ``--``)."""
+        argv = [self.executable, subcommand, "--prefix", str(prefix), "--json", "--yes"]
+        if dry_run:
+            argv.append("--dry-run")
+        for channel in channels:
+            argv += ["--channel", channel]
+        if channels:
+            argv.append("--override-channels")
+        argv += extra
+        if specs:
+            argv += ["--", *specs]
+        return argv
+
+    # -- Backend --------------------------------------------------------------------------
+
+    async def create(
+        self,
+        prefix: Path,
+        specs: Sequence[str],
+        channels: Sequence[str],
+        reporter: Reporter,
+        *,
+        dry_run: bool = False,
+    ) -> Plan:
+        argv = self.command("create", prefix, channels=channels, specs=specs, dry_run=dry_run)
+        return await self._run_plan(argv, reporter, dry_run=dry_run)
+
+    async def change(
+        self,
+        prefix: Path,
+        action: ChangeAction,
+        specs: Sequence[str],
+        channels: Sequence[str],
+        reporter: Reporter,
+        *,
+        dry_run: bool = False,
+    ) -> Plan:
+        if action not in ("install", "update", "remove"):
+            raise ValueError(f"unknown action {action!r}")
+        # Channels only matter when something is solved in.
+        argv = self.command(
+            action,
+            prefix,
+            channels=() if action == "remove" else channels,
+            specs=specs,
+            dry_run=dry_run,
+        )
+        return await self._run_plan(argv, reporter, dry_run=dry_run, removing=action == "remove")
+
+    async def create_from_lock(
+        self, prefix: Path, lock_text: str, reporter: Reporter, *, dry_run: bool = False
+    ) -> Plan:
+        records = await asyncio.to_thread(cli_lock.lock_records, lock_text)
+        if dry_run:
+            return cli_lock.plan_from_records(records)
+        await self._create_explicit(prefix, records, reporter)
+        return cli_lock.plan_from_records(records)
+
+    async def clone(self, source: Path, prefix: Path, reporter: Reporter) -> Plan:
+        records = await asyncio.to_thread(cli_lock.prefix_records, source)
+        if self.supports_clone:
+            argv = self.command("create", prefix, extra=["--clone", str(source)])
+            await self._run(argv, reporter)
+        else:
+            await self._create_explicit(prefix, records, reporter)
+        return cli_lock.plan_from_records(records)
+
+    async def rollback(self, prefix: Path, revision: int, reporter: Reporter) -> Plan:
+        if not self.supports_revision:
+            raise BackendError(NO_REVISION_MESSAGE.format(tool=self.name))
+        if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+            raise ValueError(f"not a revision number: {revision!r}")
+        argv = self.command("install", prefix, extra=["--revision", str(revision)])
+        return await self._run_plan(argv, reporter, dry_run=False)
+
+    async def export_lock(self, prefix: Path) -> str:
+        return await asyncio.to_thread(cli_lock.lock_from_prefix, prefix)
+
+    # -- running --------------------------------------------------------------------------
+
+    async def _create_explicit(
+        self, prefix: Path, records: Sequence[Any], reporter: Reporter
+    ) -> None:
+        text = cli_lock.explicit_text(records)
+        with cli_lock.private_file("explicit.txt", text) as path:
+            argv = self.command("create", prefix, extra=["--file", str(path)])
+            await self._run(argv, reporter)
+
+    async def _run_plan(
+        self, argv: list[str], reporter: Reporter, *, dry_run: bool, removing: bool = False
+    ) -> Plan:
+        result = await self._run(argv, reporter, dry_run=dry_run, removing=removing)
+        return plan_from_result(result) if result else Plan()
+
+    async def _run(
+        self,
+        argv: list[str],
+        reporter: Reporter,
+        *,
+        dry_run: bool = False,
+        removing: bool = False,
+    ) -> dict[str, Any] | None:
+        """Run the tool; the result document, or the matching EnvsError raised."""
+        reporter.log("$ " + " ".join(argv))
+
+        def on_record(record: dict[str, Any]) -> None:
+            progress = parse_progress(record)
+            if progress is None:
+                return
+            reporter.progress(progress.phase, progress.done, progress.total)
+            if progress.finished and progress.label:
+                reporter.log(f"{progress.phase}: {progress.label} done")
+
+        done = await run_tool(
+            argv,
+            timeout=self.timeout,
+            env=self.environ,
+            on_record=on_record,
+            on_stderr_line=reporter.log,
+            max_stdout=self.max_output,
+            kill_grace=self.kill_grace,
+        )
+        try:
+            docs = parse_documents(done.stdout)
+        except ValueError as exc:
+            raise BackendError(f"{self.name} printed unreadable JSON: {exc}") from exc
+        docs = [d for d in docs if d.get("exception_name") not in _IGNORED_EXITS]
+        result = final_document(docs)
+        if dry_run and result is not None and "actions" in result and not is_error(result):
+            return result  # some conda versions exit non-zero after a dry run
+        if done.returncode != 0 or (result is not None and is_error(result)):
+            if done.stdout_truncated and result is None:
+                raise BackendError(f"{self.name} printed more than {self.max_output} bytes.")
+            raise error_from_result(result, self.name, stderr=done.stderr, removing=removing)
+        return result
+
+
+class CondaBackend(CliBackend):
+    """conda (any version with ``--json``)."""
+
+    name: ClassVar[str] = "conda"
+
+
+class MambaBackend(CliBackend):
+    """mamba 2 (the C++ rewrite): no ``--revision``; clones go through an @EXPLICIT list."""
+
+    name: ClassVar[str] = "mamba"
+    supports_clone: ClassVar[bool] = False
+    supports_revision: ClassVar[bool] = False
+
+
+class MicromambaBackend(CliBackend):
+    """micromamba: no ``--revision``; clones go through an @EXPLICIT list."""
+
+    name: ClassVar[str] = "micromamba"
+    supports_clone: ClassVar[bool] = False
+    supports_revision: ClassVar[bool] = False
+
+
+CLI_BACKENDS: Mapping[CliTool, type[CliBackend]] = {
+    "conda": CondaBackend,
+    "mamba": MambaBackend,
+    "micromamba": MicromambaBackend,
+}
