@@ -229,6 +229,32 @@ def test_env_list_document() -> None:
     assert doc["envs"][1].endswith("my-first-env")
 
 
+def test_conda_list_entries() -> None:
+    [entry] = json.loads(recorded("conda-4.6-list.json"))
+    pkg = package_from_record(entry)
+    assert (pkg.name, pkg.version, pkg.build, pkg.channel, pkg.subdir) == (
+        "testhash",
+        "1.0.0",
+        "haw3s0m3ha5h",
+        "local",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(42, id="number"),
+        pytest.param({"name": "x"}, id="no-version"),
+        pytest.param({"dist_name": "nodashes"}, id="bad-dist"),
+        pytest.param("", id="empty-string"),
+    ],
+)
+def test_unreadable_entries_are_backend_errors(entry: object) -> None:
+    with pytest.raises(BackendError):
+        package_from_record(entry)
+
+
 def test_nul_separated_fetch_records() -> None:
     raw = (DATA / "conda-22.11-create-fetch-progress.bin").read_bytes().decode()
     records = [json.loads(r) for r in split_records(raw)]
@@ -584,6 +610,16 @@ async def test_rollback_unsupported(fake: Path, tmp_path: Path, cls: type[CondaB
     with pytest.raises(BackendError) as info:
         await cls(_bin(fake, cls.name)).rollback(tmp_path, 1, Recorder())
     assert str(info.value) == NO_REVISION_MESSAGE.format(tool=cls.name)
+    assert fakecli.calls(fake) == []
+
+
+async def test_bad_action_and_revision_are_refused(fake: Path, tmp_path: Path) -> None:
+    backend = CondaBackend(_bin(fake, "conda"))
+    with pytest.raises(InvalidRequest):
+        await backend.change(tmp_path, "upgrade", ["x"], [], Recorder())  # type: ignore[arg-type]
+    for revision in (-1, True, "2"):
+        with pytest.raises(InvalidRequest):
+            await backend.rollback(tmp_path, revision, Recorder())  # type: ignore[arg-type]
     assert fakecli.calls(fake) == []
 
 

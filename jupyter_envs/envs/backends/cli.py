@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from ...errors import BackendError
+from ...errors import BackendError, InvalidRequest
 from ..model import ChangeAction, Plan, Reporter
 from . import cli_lock
 from .base import Backend
@@ -119,7 +120,7 @@ class CliBackend(Backend):
         dry_run: bool = False,
     ) -> Plan:
         if action not in ("install", "update", "remove"):
-            raise ValueError(f"unknown action {action!r}")
+            raise InvalidRequest(f"Unknown package action {action!r}.")
         # Channels only matter when something is solved in.
         argv = self.command(
             action,
@@ -152,7 +153,7 @@ class CliBackend(Backend):
         if not self.supports_revision:
             raise BackendError(NO_REVISION_MESSAGE.format(tool=self.name))
         if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
-            raise ValueError(f"not a revision number: {revision!r}")
+            raise InvalidRequest(f"Not a revision number: {revision!r}.")
         argv = self.command("install", prefix, extra=["--revision", str(revision)])
         return await self._run_plan(argv, reporter, dry_run=False)
 
@@ -184,7 +185,7 @@ class CliBackend(Backend):
         removing: bool = False,
     ) -> dict[str, Any] | None:
         """Run the tool; the result document, or the matching EnvsError raised."""
-        reporter.log("$ " + " ".join(argv))
+        reporter.log("$ " + shlex.join(argv))
 
         def on_record(record: dict[str, Any]) -> None:
             progress = parse_progress(record)
@@ -204,7 +205,8 @@ class CliBackend(Backend):
             kill_grace=self.kill_grace,
         )
         try:
-            docs = parse_documents(done.stdout)
+            # Up to max_output bytes of JSON: parse off the event loop.
+            docs = await asyncio.to_thread(parse_documents, done.stdout)
         except ValueError as exc:
             raise BackendError(f"{self.name} printed unreadable JSON: {exc}") from exc
         docs = [d for d in docs if d.get("exception_name") not in _IGNORED_EXITS]
