@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import localchannel
 import pytest
 from jupyter_client import AsyncKernelManager
 
-import localchannel
 from jupyter_envs.envs.condaconfig import load_conda_config
 from jupyter_envs.envs.registry import EnvRegistry
 from jupyter_envs.kernels import fallback
@@ -223,5 +223,5 @@ async def test_activation_timeout(make_env) -> None:
     prefix = await make_env("slow")
     (prefix / "etc/conda/activate.d/slow.sh").write_text("sleep 30\n")
     cache = ActivationCache(timeout=0.5)
-    with pytest.raises(BackendError, match="took longer than 0.5 s"):
+    with pytest.raises(BackendError, match=r"took longer than 0\.5 s"):
         await cache.get(prefix, env_name="slow")
