@@ -20,7 +20,8 @@ from .model import CondaPackage, PipPackage
 
 #: A conda-meta record larger than this is skipped (a real one is at most a few MiB).
 MAX_RECORD_BYTES = 64 * 1024 * 1024
-KERNELS_DIR = Path("share") / "jupyter" / "kernels"
+_KERNELS = "share/jupyter/kernels"
+KERNELS_DIR = Path(_KERNELS)
 _DIST_INFO = ".dist-info"
 
 
@@ -34,24 +35,28 @@ class Summary:
     last_modified: float
 
 
-def mtime_ns(path: Path) -> int | None:
+def mtime_ns(path: str | Path) -> int | None:
     try:
         return os.stat(path).st_mtime_ns
     except OSError:
         return None
 
 
-def stamp(prefix: Path) -> tuple[int, int | None, int | None] | None:
+def stamp(prefix: str | Path) -> tuple[int, int | None, int | None] | None:
     """A value that changes whenever conda (or we) change the environment; None if gone.
 
     conda-meta's mtime moves when a record is added or removed (every install, update or
     remove replaces records), the history's on every recorded revision, and the kernels
     directory's when a kernelspec is added outside conda.
     """
-    meta = mtime_ns(prefix / "conda-meta")
-    if meta is None:
+    meta = f"{prefix}/conda-meta"
+    try:
+        info = os.stat(meta)
+    except OSError:
         return None
-    return (meta, mtime_ns(prefix / "conda-meta" / "history"), mtime_ns(prefix / KERNELS_DIR))
+    if not stat.S_ISDIR(info.st_mode):
+        return None
+    return (info.st_mtime_ns, mtime_ns(meta + "/history"), mtime_ns(f"{prefix}/{_KERNELS}"))
 
 
 def _split_record_name(filename: str) -> tuple[str, str, str] | None:

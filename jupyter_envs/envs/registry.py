@@ -10,6 +10,7 @@ a thread (``asyncio.to_thread``) in the server.
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import tempfile
@@ -38,8 +39,8 @@ def _resolve(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def _is_env(prefix: Path) -> bool:
-    return (prefix / "conda-meta").is_dir()
+def _is_env(prefix: Path | str) -> bool:
+    return os.path.isdir(os.path.join(prefix, "conda-meta"))
 
 
 @dataclass
@@ -69,15 +70,24 @@ class EnvRegistry:
         own = _resolve(Path(sys.prefix))
         extra = [own] if _is_env(own) else []
         self._protected = frozenset([*self._roots, *extra, *(_resolve(p) for p in protected)])
+        # The listing hot path works on strings: pathlib costs more than the stat calls.
+        self._root_strs = tuple(str(p) for p in self._roots)
+        self._envs_dir_order = tuple(str(p) for p in self._envs_dirs)
+        self._envs_dir_strs = frozenset(self._envs_dir_order)
+        self._protected_strs = frozenset(str(p) for p in self._protected)
         self._lock = threading.RLock()
-        self._cache: dict[Path, _Cached] = {}
-        self._dir_listing: dict[Path, tuple[int, list[Path]]] = {}
-        self._txt: tuple[tuple[int, int], list[Path]] | None = None
+        self._cache: dict[str, _Cached] = {}
+        self._dir_listing: dict[str, tuple[int, list[str]]] = {}
+        self._txt: tuple[tuple[int, int], list[str]] | None = None
 
     # -- discovery ---------------------------------------------------------------------
 
-    def _envs_dir_children(self, envs_dir: Path) -> list[Path]:
-        """Subdirectories of ``envs_dir`` with ``conda-meta/``, cached on the dir's mtime."""
+    def _envs_dir_children(self, envs_dir: str) -> list[str]:
+        """Resolved subdirectories of ``envs_dir``, cached on the dir's mtime.
+
+        Whether each holds an environment is checked on every listing (by its stamp), since
+        ``conda-meta/`` appears inside a child without changing the envs dir's mtime.
+        """
         try:
             mtime = os.stat(envs_dir).st_mtime_ns
         except OSError:
@@ -85,16 +95,23 @@ class EnvRegistry:
         cached = self._dir_listing.get(envs_dir)
         if cached is not None and cached[0] == mtime:
             return cached[1]
+        children: list[str] = []
         try:
-            names = sorted(os.listdir(envs_dir))
+            with os.scandir(envs_dir) as it:
+                for entry in it:
+                    if entry.name.startswith(".") or not entry.is_dir():
+                        continue
+                    children.append(
+                        os.path.realpath(entry.path) if entry.is_symlink() else entry.path
+                    )
         except OSError:
             return []
-        children = [envs_dir / n for n in names if not n.startswith(".") and _is_env(envs_dir / n)]
+        children.sort()
         self._dir_listing[envs_dir] = (mtime, children)
         return children
 
-    def _txt_entries(self) -> list[Path]:
-        """Absolute prefixes listed in ``environments.txt``, cached on its mtime and size."""
+    def _txt_entries(self) -> list[str]:
+        """Resolved prefixes listed in ``environments.txt``, cached on its mtime and size."""
         path = environments_txt()
         try:
             info = os.stat(path)
@@ -103,36 +120,34 @@ class EnvRegistry:
         key = (info.st_mtime_ns, info.st_size)
         if self._txt is not None and self._txt[0] == key:
             return self._txt[1]
-        entries: list[Path] = []
+        entries: list[str] = []
         if info.st_size <= MAX_ENVIRONMENTS_TXT_BYTES:
             try:
-                text = path.read_text(encoding="utf-8", errors="replace")
+                text = path.read_text(encoding="utf-8", errors="surrogateescape")
             except OSError:
                 text = ""
-            entries = [Path(ln.strip()) for ln in text.splitlines() if ln.strip().startswith("/")]
+            lines = (ln.strip() for ln in text.splitlines())
+            entries = [os.path.realpath(ln) for ln in lines if ln.startswith("/")]
         self._txt = (key, entries)
         return entries
 
-    def _candidates(self) -> list[Path]:
-        found: list[Path] = [r for r in self._roots if _is_env(r)]
-        for envs_dir in self._envs_dirs:
-            found += self._envs_dir_children(envs_dir)
-        found += [p for p in self._txt_entries() if _is_env(p)]
-        unique: dict[Path, None] = {}
-        for prefix in found:
-            unique.setdefault(_resolve(prefix), None)
-        return list(unique)
+    def _candidates(self) -> dict[str, None]:
+        """Every resolved prefix that may hold an environment, in discovery order."""
+        found: dict[str, None] = dict.fromkeys(self._root_strs)
+        for envs_dir in self._envs_dir_order:
+            found.update(dict.fromkeys(self._envs_dir_children(envs_dir)))
+        found.update(dict.fromkeys(self._txt_entries()))
+        return found
 
-    def _label(self, prefix: Path) -> str:
-        if self._roots and prefix == self._roots[0]:
+    def _label(self, prefix: str) -> str:
+        if self._root_strs and prefix == self._root_strs[0]:
             return "base"
-        if prefix in self._roots:
-            return str(prefix)
-        if prefix.parent in self._envs_dirs:
-            return prefix.name
-        return str(prefix)
+        parent, name = os.path.split(prefix)
+        if prefix not in self._root_strs and parent in self._envs_dir_strs:
+            return name
+        return prefix
 
-    def _summarize(self, prefix: Path) -> EnvInfo | None:
+    def _summarize(self, prefix: str) -> EnvInfo | None:
         """The cached summary of ``prefix`` (resolved), re-read if it changed; None if gone."""
         current = reader.stamp(prefix)
         if current is None:
@@ -141,13 +156,14 @@ class EnvRegistry:
         cached = self._cache.get(prefix)
         if cached is not None and cached.stamp == current:
             return cached.info
-        summary = reader.read_summary(prefix)
+        path = Path(prefix)
+        summary = reader.read_summary(path)
         info = EnvInfo(
-            id=env_id(prefix),
+            id=env_id(path),
             name=self._label(prefix),
-            prefix=str(prefix),
-            is_root=prefix in self._roots,
-            protected=prefix in self._protected,
+            prefix=prefix,
+            is_root=prefix in self._root_strs,
+            protected=prefix in self._protected_strs,
             python_version=summary.python_version,
             package_count=summary.package_count,
             has_kernel=summary.has_kernel,
@@ -162,21 +178,20 @@ class EnvRegistry:
             if refresh:
                 self.invalidate()
             infos = [i for i in map(self._summarize, self._candidates()) if i is not None]
-            for gone in set(self._cache) - {Path(i.prefix) for i in infos}:
-                del self._cache[gone]
+            if len(self._cache) > len(infos):
+                for gone in set(self._cache) - {i.prefix for i in infos}:
+                    del self._cache[gone]
         infos.sort(key=lambda i: (not i.is_root, i.name.startswith("/"), i.name, i.prefix))
-        return [replace(i) for i in infos]
+        return [copy.copy(i) for i in infos]
 
     def get(self, prefix: Path) -> EnvInfo:
         """The summary of one listed environment; NotFound for anything else."""
-        path = _resolve(Path(prefix))
+        path = os.path.realpath(prefix)
         with self._lock:
-            if path not in self._candidates():
-                raise NotFound(f"No environment at {prefix}.")
-            info = self._summarize(path)
+            info = self._summarize(path) if path in self._candidates() else None
         if info is None:
             raise NotFound(f"No environment at {prefix}.")
-        return replace(info)
+        return copy.copy(info)
 
     def details(self, prefix: Path, *, with_size: bool = False) -> EnvDetails:
         """Everything the details view shows; ``with_size`` also walks the prefix (slow)."""
@@ -184,19 +199,25 @@ class EnvRegistry:
         path = Path(info.prefix)
         site_key = tuple(reader.mtime_ns(p) for p in reader.site_packages_dirs(path))
         with self._lock:
-            cached = self._cache.get(path)
+            cached = self._cache.get(info.prefix)
             found = None
             if cached is not None and cached.details_key == site_key:
                 found = cached.details
         if found is None:
             found = self._read_details(info)
             with self._lock:
-                cached = self._cache.get(path)
+                cached = self._cache.get(info.prefix)
                 if cached is not None and cached.info == info:
                     cached.details, cached.details_key = found, site_key
-        result = replace(found)
+        result = replace(
+            found,
+            packages=list(found.packages),
+            pip_packages=list(found.pip_packages),
+            requested_specs=list(found.requested_specs),
+            kernelspecs=list(found.kernelspecs),
+        )
         if with_size:
-            result.size_bytes = self._size(path, info)
+            result.size_bytes = self._size(info)
         return result
 
     def _read_details(self, info: EnvInfo) -> EnvDetails:
@@ -221,14 +242,14 @@ class EnvRegistry:
             revision_count=len(history.read_revisions(path)),
         )
 
-    def _size(self, path: Path, info: EnvInfo) -> int:
+    def _size(self, info: EnvInfo) -> int:
         with self._lock:
-            cached = self._cache.get(path)
+            cached = self._cache.get(info.prefix)
             if cached is not None and cached.info == info and cached.size is not None:
                 return cached.size
-        size = reader.disk_usage(path)
+        size = reader.disk_usage(Path(info.prefix))
         with self._lock:
-            cached = self._cache.get(path)
+            cached = self._cache.get(info.prefix)
             if cached is not None and cached.info == info:
                 cached.size = size
         return size
@@ -241,9 +262,9 @@ class EnvRegistry:
                 self._dir_listing.clear()
                 self._txt = None
             else:
-                path = _resolve(Path(prefix))
+                path = os.path.realpath(prefix)
                 self._cache.pop(path, None)
-                self._dir_listing.pop(path.parent, None)
+                self._dir_listing.pop(os.path.dirname(path), None)
 
     # -- rules ---------------------------------------------------------------------------
 
