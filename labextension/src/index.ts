@@ -4,6 +4,7 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+import { EnvsModel } from './model';
 import { EnvsPanel } from './widgets/panel';
 
 /** The command ids the extension registers. */
@@ -22,7 +23,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     translator: ITranslator | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyter_envs');
-    const panel = new EnvsPanel({ app, trans });
+    const model = new EnvsModel();
+    const panel = new EnvsPanel({ app, model, trans });
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, panel.id);
     app.commands.addCommand(CommandIDs.open, {

@@ -103,6 +103,14 @@ export interface IConfig {
   envs_dirs: string[];
 }
 
+/** A kernel holding or using a GPU. */
+export interface IGpuKernel {
+  kernel_id: string;
+  exclusive: boolean;
+  memory: number | null;
+  this_server: boolean;
+}
+
 /** One GPU as the server sees it. */
 export interface IGpu {
   index: number;
@@ -111,7 +119,31 @@ export interface IGpu {
   memory_total?: number | null;
   memory_used?: number | null;
   utilization?: number | null;
-  kernels?: string[];
+  kernels?: IGpuKernel[];
+}
+
+/** `GET gpus`. */
+export interface IGpuOverview {
+  driver_version?: string | null;
+  cuda_version?: string | null;
+  error?: string | null;
+  gpus: IGpu[];
+}
+
+/** Which GPUs a kernel sees. */
+export interface IGpuChoice {
+  mode: 'all' | 'none' | 'devices' | 'auto';
+  devices?: string[];
+  count?: number;
+}
+
+/** `GET environments/{id}/gpu`. */
+export interface IEnvGpu {
+  id: string;
+  prefix: string;
+  choice: IGpuChoice | null;
+  effective: IGpuChoice;
+  cuda_compat?: string | null;
 }
 
 /** The export formats the server writes. */
