@@ -88,7 +88,7 @@ class RattlerBackend(Backend):
                 list(channels),
                 list(specs),
                 gateway=gateway,
-                platforms=[rattler.Platform(self.platform), rattler.Platform("noarch")],
+                platforms=[rattler.Subdir(self.platform), rattler.Subdir("noarch")],
                 locked_packages=list(locked),
                 virtual_packages=virtual,
             )

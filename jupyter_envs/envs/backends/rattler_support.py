@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 def current_platform() -> str:
     """The conda subdir of this machine, e.g. ``linux-64``."""
-    return str(rattler.Platform.current())
+    return str(rattler.Subdir.current())
 
 
 def record_name(record: rattler.PackageRecord) -> str:
