@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Awaitable
 from pathlib import Path
 
+import localchannel
 import pytest
 from opsutil import Recorder, dists, make_manager, registered, tree
 
-import localchannel
 from jupyter_envs.envs import history
 from jupyter_envs.envs.backends.rattler import RattlerBackend
 from jupyter_envs.envs.envfile import PIP_NOT_SUPPORTED
@@ -45,7 +45,8 @@ async def test_history_in_conda_format(manager: EnvManager, envs_dir: Path) -> N
     prefix = envs_dir / "hist"
     text = (prefix / "conda-meta" / "history").read_text()
     lines = text.splitlines()
-    assert lines[0].startswith("==> ") and lines[0].endswith(" <==")
+    assert lines[0].startswith("==> ")
+    assert lines[0].endswith(" <==")
     assert lines[1].startswith("# cmd: jupyter-envs create --prefix ")
     assert any(ln.startswith("+") and ln.endswith("::bar-2.0-0") for ln in lines)
     assert "# update specs: ['bar', 'python']" in lines
@@ -181,7 +182,8 @@ async def test_preview_create_touches_nothing(
     before = tree(tmp_path / "conda-root")
     plan = await manager.preview_create(CreateRequest(name="dry", specs=("bar",)))
     assert {p.dist for p in plan.install} == {"bar-2.0-0", "libfoo-1.10-0"}
-    assert not plan.remove and not plan.change
+    assert not plan.remove
+    assert not plan.change
     assert tree(tmp_path / "conda-root") == before
     assert registered() == []
 
