@@ -199,3 +199,13 @@ def test_resolve_channels_expands_defaults_and_dedups() -> None:
     cfg = CondaConfig()
     got = resolve_channels(["defaults", "pkgs/main", "conda-forge"], cfg)
     assert got == (*DEFAULT_CHANNELS, "https://conda.anaconda.org/conda-forge")
+
+
+def test_restricted_search_path_reads_only_condarc(tmp_path: Path, home: Path) -> None:
+    _rc(home / ".condarc", {"channels": ["from-home"]})
+    condarc = _rc(tmp_path / "only.yml", {"channels": ["only"]})
+    env = {"HOME": str(home), "CONDARC": str(condarc), "CONDA_RESTRICT_RC_SEARCH_PATH": "1"}
+    assert load_conda_config(env).channels == ("https://conda.anaconda.org/only",)
+    del env["CONDA_RESTRICT_RC_SEARCH_PATH"]
+    assert load_conda_config(env).channels == tuple(
+        f"https://conda.anaconda.org/{c}" for c in ("only", "from-home"))

@@ -300,3 +300,55 @@ def test_register_and_unregister_like_conda(tmp_path: Path) -> None:
 def test_register_creates_the_file(tmp_path: Path) -> None:
     _registry().register(tmp_path / "x")
     assert environments_txt().read_text() == f"{tmp_path / 'x'}\n"
+
+
+def test_listing_runs_no_subprocess(mk, envs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = mk(envs_dir / "n", ("libfoo",))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("discovery must not start a process")
+
+    import subprocess
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(os, "posix_spawn", refuse)
+    monkeypatch.setattr(os, "fork", refuse)
+    reg = _registry()
+    assert [i.name for i in reg.list(refresh=True)] == ["n"]
+    assert reg.details(env, with_size=True).packages
+
+
+def test_env_that_appears_inside_a_listed_dir_is_found(mk, envs_dir: Path,
+                                                      package_cache: Path) -> None:
+    reg = _registry()
+    (envs_dir / "late").mkdir()  # an install that has not written conda-meta yet
+    assert reg.list() == []
+    mk(envs_dir / "late", ("libfoo",))
+    assert [i.name for i in reg.list()] == ["late"]
+
+
+def test_history_and_kernels_changes_refresh_the_cache(mk, envs_dir: Path) -> None:
+    env = mk(envs_dir / "h", ("libfoo",))
+    reg = _registry()
+    assert reg.details(env).requested_specs == []
+    assert not reg.list()[0].has_kernel
+    history.append_revision(env, command="jupyter-envs install libfoo", before=[], after=[],
+                            update_specs=["libfoo >=1.9"])
+    details = reg.details(env)
+    assert details.requested_specs == ["libfoo >=1.9"]
+    assert details.revision_count == 1
+    assert details.packages[0].requested
+    spec = env / "share" / "jupyter" / "kernels" / "custom"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text('{"argv": ["x"], "display_name": "X", "language": "x"}')
+    assert reg.list()[0].has_kernel
+    assert reg.details(env).kernelspecs == ["custom"]
+
+
+def test_damaged_records_do_not_break_reading(mk, envs_dir: Path) -> None:
+    env = mk(envs_dir / "damaged", ("libfoo",))
+    (env / "conda-meta" / "broken-1.0-0.json").write_text("{not json")
+    (env / "conda-meta" / "weird.json").write_text("[]")
+    reg = _registry()
+    assert reg.list()[0].package_count == 2  # counted by file name, as conda lists them
+    assert [p.name for p in reg.details(env).packages] == ["libfoo"]

@@ -68,7 +68,13 @@ def _home(environ: Mapping[str, str]) -> Path:
 def condarc_search_path(
     environ: Mapping[str, str], root_prefixes: Sequence[Path]
 ) -> list[Path]:
-    """The ``.condarc`` files and ``condarc.d`` dirs conda reads, lowest precedence first."""
+    """The ``.condarc`` files and ``condarc.d`` dirs conda reads, lowest precedence first.
+
+    With ``CONDA_RESTRICT_RC_SEARCH_PATH`` set, conda reads only ``$CONDARC``; so do we.
+    """
+    if "CONDA_RESTRICT_RC_SEARCH_PATH" in environ:
+        rc = environ.get("CONDARC")
+        return [_expand(rc, environ)] if rc else []
     home = _home(environ)
     places: list[Path] = [Path("/etc/conda"), Path("/var/lib/conda")]
     places += list(root_prefixes)
