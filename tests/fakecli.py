@@ -9,7 +9,9 @@ the text of any ``--file``) as one JSON line to ``$FAKECLI_DIR/argv.jsonl``, the
 
 ``stdout_file`` / ``stdout`` / ``stderr``: what to print (a file under tests/data/cli);
 ``returncode``; ``sleep`` seconds before printing; ``child_pidfile``: spawn a sleeping child
-in the same process group and write its pid there; ``ignore_term``: ignore SIGTERM;
+in the same process group and write its pid there; ``ignore_signals``: ignore SIGINT and
+SIGTERM; ``drop_records``: glob patterns of ``<prefix>/conda-meta`` records to delete (a
+transaction cut off half way), then ``sleep_after`` seconds;
 ``flood``: print that many bytes of filler to stdout first (and ``flood_stderr`` to stderr);
 ``make_prefix``: create ``<prefix>/conda-meta`` like a real create would.
 """
@@ -79,8 +81,9 @@ def main() -> int:
     plan = json.loads((state / "plan.json").read_text(encoding="utf-8"))
     sub = argv[0] if argv else ""
     step = plan.get(sub, plan.get("*", {}))
-    if step.get("ignore_term"):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if step.get("ignore_signals"):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     if step.get("child_pidfile"):
         child = subprocess.Popen(
             [sys.executable, "-c", "import time; time.sleep(600)"],
@@ -94,10 +97,15 @@ def main() -> int:
         sys.stderr.write("log line\n" * (int(step["flood_stderr"]) // 9 + 1))
     sys.stdout.flush()
     time.sleep(float(step.get("sleep", 0)))
-    if step.get("make_prefix"):
-        prefix = _option(argv, "--prefix", "-p")
-        if prefix:
-            (Path(prefix) / "conda-meta").mkdir(parents=True, exist_ok=True)
+    prefix = _option(argv, "--prefix", "-p")
+    if step.get("make_prefix") and prefix:
+        (Path(prefix) / "conda-meta").mkdir(parents=True, exist_ok=True)
+    if step.get("drop_records") and prefix:
+        # A transaction cut off half way: some packages already unlinked.
+        for pattern in step["drop_records"]:
+            for record in (Path(prefix) / "conda-meta").glob(pattern):
+                record.unlink()
+    time.sleep(float(step.get("sleep_after", 0)))
     if step.get("stderr"):
         sys.stderr.write(step["stderr"])
     if step.get("stdout_file"):

@@ -297,6 +297,14 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
+@pytest.fixture
+def empty_env(tmp_path: Path) -> Path:
+    """An existing environment with no packages (just ``conda-meta``)."""
+    prefix = tmp_path / "empty-env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    return prefix
+
+
 def _bin(fake: Path, tool: str) -> str:
     return str(fake.parent / "fakebin" / tool)
 
@@ -319,7 +327,9 @@ async def test_create_argv_and_plan(fake: Path, tmp_path: Path) -> None:
     assert reporter.lines[0].startswith("$ ")
 
 
-async def test_change_remove_has_no_channels_and_maps_not_found(fake: Path, tmp_path: Path) -> None:
+async def test_change_remove_has_no_channels_and_maps_not_found(
+    fake: Path, empty_env: Path
+) -> None:
     fakecli.write_plan(
         fake,
         {
@@ -333,23 +343,23 @@ async def test_change_remove_has_no_channels_and_maps_not_found(fake: Path, tmp_
     )
     backend = CondaBackend(_bin(fake, "conda"))
     with pytest.raises(NotFound, match="xyz"):
-        await backend.change(tmp_path, "remove", ["xyz"], ["file:///ch"], Recorder())
+        await backend.change(empty_env, "remove", ["xyz"], ["file:///ch"], Recorder())
     [call] = fakecli.calls(fake)
-    assert call["argv"] == ["remove", "--prefix", str(tmp_path), "--json", "--yes", "--", "xyz"]
+    assert call["argv"] == ["remove", "--prefix", str(empty_env), "--json", "--yes", "--", "xyz"]
 
 
 @pytest.mark.parametrize("action", ["install", "update"])
-async def test_change_install_update_argv(fake: Path, tmp_path: Path, action: str) -> None:
+async def test_change_install_update_argv(fake: Path, empty_env: Path, action: str) -> None:
     fakecli.write_plan(
         fake, {"*": {"stdout_file": str(DATA / "synthetic-conda-install-update.json")}}
     )
     backend = CondaBackend(_bin(fake, "conda"))
-    plan = await backend.change(tmp_path, action, ["bar"], [], Recorder(), dry_run=True)  # type: ignore[arg-type]
+    plan = await backend.change(empty_env, action, ["bar"], [], Recorder(), dry_run=True)  # type: ignore[arg-type]
     [call] = fakecli.calls(fake)
     assert call["argv"] == [
         action,
         "--prefix",
-        str(tmp_path),
+        str(empty_env),
         "--json",
         "--yes",
         "--dry-run",
@@ -449,12 +459,12 @@ async def test_timeout_stops_the_process_group(fake: Path, tmp_path: Path) -> No
     assert await _wait_gone(int(pidfile.read_text()))
 
 
-@pytest.mark.parametrize("ignore_term", [False, True], ids=["sigterm", "sigkill"])
-async def test_cancel_kills_the_whole_group(fake: Path, tmp_path: Path, ignore_term: bool) -> None:
+@pytest.mark.parametrize("ignore", [False, True], ids=["sigint", "sigkill"])
+async def test_cancel_kills_the_whole_group(fake: Path, tmp_path: Path, ignore: bool) -> None:
     pidfile = tmp_path / "child.pid"
     fakecli.write_plan(
         fake,
-        {"create": {"sleep": 60, "child_pidfile": str(pidfile), "ignore_term": ignore_term}},
+        {"create": {"sleep": 60, "child_pidfile": str(pidfile), "ignore_signals": ignore}},
     )
     backend = CondaBackend(_bin(fake, "conda"), kill_grace=0.5)
     task = asyncio.ensure_future(backend.create(tmp_path / "p", ["x"], [], Recorder()))
@@ -587,16 +597,80 @@ async def test_clone_of_a_non_environment(fake: Path, tmp_path: Path) -> None:
         await CondaBackend(_bin(fake, "conda")).clone(tmp_path, tmp_path / "c", Recorder())
 
 
-async def test_conda_rollback_argv(fake: Path, tmp_path: Path) -> None:
+def _meta(prefix: Path) -> set[str]:
+    return {p.name for p in (prefix / "conda-meta").glob("*.json")}
+
+
+@pytest.mark.parametrize("cls", [CondaBackend, MicromambaBackend], ids=["conda", "micromamba"])
+async def test_failed_change_restores_the_environment(
+    fake: Path, real_env: Path, cls: type[CondaBackend]
+) -> None:
+    before = _meta(real_env)
+    fakecli.write_plan(
+        fake,
+        {
+            "install": {
+                "drop_records": ["bar-*.json", "libfoo-*.json"],
+                "stdout_file": str(DATA / "synthetic-conda-LibMambaUnsatisfiableError.json"),
+                "returncode": 1,
+            }
+        },
+    )
+    reporter = Recorder()
+    with pytest.raises(SolveError):
+        await cls(_bin(fake, cls.name)).change(real_env, "install", ["bar"], [], reporter)
+    assert _meta(real_env) == before
+    assert any(line.startswith("Restoring") for line in reporter.lines)
+    # The restored packages are really there again, files included.
+    assert all((real_env / f).exists() for f in _files_of(real_env, "libfoo"))
+
+
+def _files_of(prefix: Path, name: str) -> list[str]:
+    [record] = (prefix / "conda-meta").glob(f"{name}-*.json")
+    return list(json.loads(record.read_text())["files"])
+
+
+async def test_cancelled_change_restores_the_environment(
+    fake: Path, real_env: Path, tmp_path: Path
+) -> None:
+    before = _meta(real_env)
+    fakecli.write_plan(
+        fake,
+        {"remove": {"drop_records": ["bar-*.json"], "sleep_after": 60, "ignore_signals": True}},
+    )
+    backend = CondaBackend(_bin(fake, "conda"), kill_grace=0.3)
+    task = asyncio.ensure_future(backend.change(real_env, "remove", ["bar"], [], Recorder()))
+    deadline = time.monotonic() + 10
+    while _meta(real_env) == before and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert _meta(real_env) != before
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _meta(real_env) == before
+
+
+async def test_successful_change_is_left_alone(fake: Path, real_env: Path) -> None:
+    fakecli.write_plan(
+        fake,
+        {"remove": {"drop_records": ["hello-*.json"], "stdout": '{"success": true}'}},
+    )
+    reporter = Recorder()
+    await CondaBackend(_bin(fake, "conda")).change(real_env, "remove", ["hello"], [], reporter)
+    assert not any(n.startswith("hello-") for n in _meta(real_env))
+    assert not any(line.startswith("Restoring") for line in reporter.lines)
+
+
+async def test_conda_rollback_argv(fake: Path, empty_env: Path) -> None:
     fakecli.write_plan(
         fake, {"install": {"stdout_file": str(DATA / "synthetic-conda-install-update.json")}}
     )
-    plan = await CondaBackend(_bin(fake, "conda")).rollback(tmp_path, 2, Recorder())
+    plan = await CondaBackend(_bin(fake, "conda")).rollback(empty_env, 2, Recorder())
     [call] = fakecli.calls(fake)
     assert call["argv"] == [
         "install",
         "--prefix",
-        str(tmp_path),
+        str(empty_env),
         "--json",
         "--yes",
         "--revision",

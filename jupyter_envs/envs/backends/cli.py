@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from ...errors import BackendError, InvalidRequest
+from ...errors import BackendError, EnvsError, InvalidRequest
 from ..model import ChangeAction, Plan, Reporter
 from . import cli_lock
 from .base import Backend
@@ -28,6 +28,7 @@ from .cli_parse import (
     plan_from_result,
 )
 from .cli_process import DEFAULT_KILL_GRACE, DEFAULT_MAX_STDOUT, run_tool
+from .rattler_support import run_to_completion
 
 CliTool = Literal["conda", "mamba", "micromamba"]
 CLI_TOOLS: tuple[CliTool, ...] = ("conda", "mamba", "micromamba")
@@ -129,7 +130,10 @@ class CliBackend(Backend):
             specs=specs,
             dry_run=dry_run,
         )
-        return await self._run_plan(argv, reporter, dry_run=dry_run, removing=action == "remove")
+        run = self._run_plan(argv, reporter, dry_run=dry_run, removing=action == "remove")
+        if dry_run:
+            return await run
+        return await self._consistent(prefix, run, reporter)
 
     async def create_from_lock(
         self, prefix: Path, lock_text: str, reporter: Reporter, *, dry_run: bool = False
@@ -155,12 +159,35 @@ class CliBackend(Backend):
         if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
             raise InvalidRequest(f"Not a revision number: {revision!r}.")
         argv = self.command("install", prefix, extra=["--revision", str(revision)])
-        return await self._run_plan(argv, reporter, dry_run=False)
+        return await self._consistent(
+            prefix, self._run_plan(argv, reporter, dry_run=False), reporter
+        )
 
     async def export_lock(self, prefix: Path) -> str:
         return await asyncio.to_thread(cli_lock.lock_from_prefix, prefix)
 
     # -- running --------------------------------------------------------------------------
+
+    async def _consistent(self, prefix: Path, run: Awaitable[Plan], reporter: Reporter) -> Plan:
+        """Await a change of the existing ``prefix``; if it fails or is cancelled, put the
+        prefix back to its packages before (the tools roll back on SIGINT themselves; this
+        covers a tool that was killed or failed half way)."""
+        try:
+            before = await asyncio.to_thread(cli_lock.prefix_records, prefix)
+        except BaseException:
+            if asyncio.iscoroutine(run):
+                run.close()
+            raise
+        try:
+            return await run
+        except (EnvsError, asyncio.CancelledError) as exc:
+            try:
+                await run_to_completion(cli_lock.restore(prefix, before, reporter))
+            except EnvsError as failure:
+                reporter.log(str(failure))
+                if isinstance(exc, EnvsError):
+                    raise BackendError(f"{exc}\n{failure}") from exc
+            raise
 
     async def _create_explicit(
         self, prefix: Path, records: Sequence[Any], reporter: Reporter

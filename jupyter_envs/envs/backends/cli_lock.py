@@ -1,13 +1,14 @@
-"""Lock files and ``@EXPLICIT`` lists for the CLI backend.
+"""Package records for the CLI backend: lock files, ``@EXPLICIT`` lists, restoring a prefix.
 
 Every conda-family tool installs an ``@EXPLICIT`` file (``create --file``) without solving, so
 lock files and clones reach the tools in that form. The file formats themselves live in
-:mod:`jupyter_envs.envs.envfile`. Everything here blocks (disk, rattler): call it through
-``asyncio.to_thread``.
+:mod:`jupyter_envs.envs.envfile`. Everything here but :func:`restore` blocks (disk, rattler):
+call it through ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import rattler
 
-from ...errors import NotFound
+from ...errors import BackendError, NotFound
 from .. import envfile
-from ..model import Plan
-from .rattler_support import read_prefix_records, to_package
+from ..model import Plan, Reporter
+from .rattler_support import install_records, read_prefix_records, to_package
 
 
 def current_platform() -> str:
@@ -63,3 +64,28 @@ def private_file(name: str, text: str) -> Iterator[Path]:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         yield path
+
+
+def _state(records: Sequence[rattler.PrefixRecord]) -> set[tuple[str, str, str]]:
+    return {(r.name.normalized, str(r.version), str(r.build)) for r in records}
+
+
+async def restore(prefix: Path, before: Sequence[rattler.PrefixRecord], reporter: Reporter) -> bool:
+    """Put ``prefix`` back to exactly the packages ``before`` (from the package cache or their
+    URLs, no solve). Returns whether anything had changed; BackendError if it cannot."""
+    after = await asyncio.to_thread(read_prefix_records, prefix)
+    if _state(after) == _state(before):
+        return False
+    reporter.log(f"Restoring {prefix} to the packages it had before the interrupted change.")
+    await install_records(
+        list(before),
+        prefix,
+        installed=after,
+        requested_specs=(),
+        cache_dir=None,
+        reporter=reporter,
+    )
+    now = await asyncio.to_thread(read_prefix_records, prefix)
+    if _state(now) != _state(before):
+        raise BackendError(f"{prefix} could not be restored to its previous packages.")
+    return True

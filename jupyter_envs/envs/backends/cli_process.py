@@ -24,8 +24,10 @@ DEFAULT_MAX_STDERR = 256 * 1024
 #: Longest stderr line forwarded to the log, and how many lines at most.
 MAX_LOG_LINE = 2000
 MAX_LOG_LINES = 20_000
-#: Seconds between SIGTERM and SIGKILL when stopping a tool.
-DEFAULT_KILL_GRACE = 5.0
+#: Seconds a stopped tool gets after SIGINT (to roll back its transaction) before SIGKILL.
+DEFAULT_KILL_GRACE = 10.0
+#: Seconds between SIGTERM and SIGKILL, after the grace period.
+TERM_GRACE = 1.0
 #: Seconds to wait for the pipes to close once the tool itself has exited.
 DRAIN_TIMEOUT = 5.0
 _CHUNK = 64 * 1024
@@ -147,11 +149,15 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
-    """SIGTERM the whole process group, then SIGKILL whatever is left after ``grace``."""
+    """Stop the whole process group: SIGINT (Ctrl-C: conda and mamba roll back their
+    transaction), SIGTERM after ``grace`` seconds, SIGKILL whatever is left after that."""
     pgid = proc.pid  # start_new_session: the tool leads its own group
-    _signal_group(pgid, signal.SIGTERM)
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(proc.wait(), grace)
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, TERM_GRACE)):
+        _signal_group(pgid, sig)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), wait)
+        if proc.returncode is not None:
+            break
     _signal_group(pgid, signal.SIGKILL)
     await proc.wait()
 
