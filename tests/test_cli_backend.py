@@ -369,6 +369,15 @@ async def test_change_install_update_argv(fake: Path, empty_env: Path, action: s
     assert [c.name for c in plan.change] == ["libfoo"]
 
 
+async def test_update_with_a_constraint_is_an_install(fake: Path, empty_env: Path) -> None:
+    fakecli.write_plan(fake, {"*": {"stdout": '{"success": true}'}})
+    backend = CondaBackend(_bin(fake, "conda"))
+    await backend.change(empty_env, "update", ["libfoo"], [], Recorder())
+    await backend.change(empty_env, "update", ["libfoo>=1.10"], [], Recorder())
+    assert [c["argv"][0] for c in fakecli.calls(fake)] == ["update", "install"]
+    assert fakecli.calls(fake)[1]["argv"][-1] == "libfoo>=1.10"
+
+
 async def test_dry_run_that_exits_non_zero_still_plans(fake: Path, tmp_path: Path) -> None:
     fakecli.write_plan(
         fake,

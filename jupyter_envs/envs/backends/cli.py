@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from ...errors import BackendError, EnvsError, InvalidRequest
 from ..model import ChangeAction, Plan, Reporter
+from ..validate import spec_names
 from . import cli_lock
 from .base import Backend
 from .cli_parse import (
@@ -122,9 +123,14 @@ class CliBackend(Backend):
     ) -> Plan:
         if action not in ("install", "update", "remove"):
             raise InvalidRequest(f"Unknown package action {action!r}.")
+        subcommand: str = action
+        if action == "update" and spec_names(specs) != [s.strip() for s in specs]:
+            # 'conda update' takes bare names only ("Invalid spec for 'conda update'");
+            # install with a constraint moves an installed package the same way.
+            subcommand = "install"
         # Channels only matter when something is solved in.
         argv = self.command(
-            action,
+            subcommand,
             prefix,
             channels=() if action == "remove" else channels,
             specs=specs,
