@@ -209,3 +209,26 @@ def test_restricted_search_path_reads_only_condarc(tmp_path: Path, home: Path) -
     del env["CONDA_RESTRICT_RC_SEARCH_PATH"]
     assert load_conda_config(env).channels == tuple(
         f"https://conda.anaconda.org/{c}" for c in ("only", "from-home"))
+
+
+def test_roots_from_conda_python_exe(tmp_path: Path, home: Path) -> None:
+    env = {"HOME": str(home), "CONDA_PYTHON_EXE": str(tmp_path / "mf" / "bin" / "python")}
+    assert load_conda_config(env).root_prefixes == (tmp_path / "mf",)
+
+
+def test_roots_found_in_environments_txt_when_nothing_names_one(tmp_path: Path,
+                                                                home: Path) -> None:
+    install = tmp_path / "miniforge3"
+    (install / "conda-meta").mkdir(parents=True)
+    (install / "condabin").mkdir()
+    plain_env = tmp_path / "miniforge3" / "envs" / "work"
+    (plain_env / "conda-meta").mkdir(parents=True)
+    txt = home / ".conda" / "environments.txt"
+    txt.parent.mkdir()
+    txt.write_text(f"{install}\n{plain_env}\n{tmp_path / 'gone'}\n")
+    cfg = load_conda_config({"HOME": str(home)})
+    assert cfg.root_prefixes == (install,)
+    assert install / "envs" in cfg.envs_dirs
+    # A root named by the environment wins; the registered one is not guessed then.
+    named = load_conda_config({"HOME": str(home), "CONDA_ROOT": str(tmp_path / "other")})
+    assert named.root_prefixes == (tmp_path / "other",)

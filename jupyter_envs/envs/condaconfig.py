@@ -175,7 +175,36 @@ def _env_root_prefixes(environ: Mapping[str, str]) -> list[Path]:
             roots.append(exe_path.parent.parent)
     if environ.get("MAMBA_ROOT_PREFIX"):
         roots.append(_expand(environ["MAMBA_ROOT_PREFIX"], environ))
+    python = environ.get("CONDA_PYTHON_EXE")
+    if python:
+        python_path = _expand(python, environ)
+        if python_path.parent.name == "bin":
+            roots.append(python_path.parent.parent)
     return roots
+
+
+def _is_installation(prefix: Path) -> bool:
+    """Whether ``prefix`` looks like a conda / mamba installation (a root, not an env)."""
+    if not (prefix / "conda-meta").is_dir():
+        return False
+    tools = ("condabin", "bin/conda", "bin/mamba", "bin/micromamba")
+    return any(os.path.lexists(prefix / tool) for tool in tools)
+
+
+def _registered_roots(environ: Mapping[str, str]) -> list[Path]:
+    """Installations listed in ``~/.conda/environments.txt`` (installers register base).
+
+    Used when the environment names no root, e.g. Jupyter started outside any conda shell.
+    """
+    path = _home(environ) / ".conda" / "environments.txt"
+    try:
+        if path.stat().st_size > MAX_CONDARC_BYTES:
+            return []
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    prefixes = [Path(ln.strip()) for ln in lines if ln.strip().startswith("/")]
+    return [p for p in prefixes if _is_installation(p)]
 
 
 def _dedup_paths(paths: Iterable[Path]) -> tuple[Path, ...]:
@@ -203,7 +232,7 @@ def load_conda_config(
     when given, replaces the configured channels (names or URLs, resolved here).
     """
     env = dict(os.environ if environ is None else environ)
-    roots = _env_root_prefixes(env)
+    roots = _env_root_prefixes(env) or _registered_roots(env)
     sources = read_condarc_files(condarc_search_path(env, roots))
     configured_root = _merge_scalar(sources, "root_prefix")
     if configured_root:
