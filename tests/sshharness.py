@@ -250,7 +250,6 @@ class RemoteJupyter:
     token: str = field(default_factory=lambda: secrets.token_hex(24))
     port: int = field(default_factory=free_port)
     extra_config: Mapping[str, Any] = field(default_factory=dict)
-    extensions: bool = True
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
     _log: IO[bytes] | None = None
@@ -263,7 +262,6 @@ class RemoteJupyter:
         root_dir.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
             "ServerApp": {
-                "jpserver_extensions": {"jupyter_envs": self.extensions},
                 "ip": "127.0.0.1",
                 "port": self.port,
                 "port_retries": 0,
@@ -277,6 +275,11 @@ class RemoteJupyter:
             },
             "IdentityProvider": {"token": self.token},
         }
+        # What installing the package puts in etc/jupyter/jupyter_server_config.d/.
+        config_d = config_dir / "jupyter_server_config.d"
+        config_d.mkdir(exist_ok=True)
+        for shipped in sorted((REPO_ROOT / "jupyter-config" / "server-config").glob("*.json")):
+            shutil.copyfile(shipped, config_d / shipped.name)
         for section, values in self.extra_config.items():
             config.setdefault(section, {}).update(values)
         (config_dir / "jupyter_server_config.json").write_text(json.dumps(config, indent=1))

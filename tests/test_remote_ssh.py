@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 import sshharness
+import yaml
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
@@ -25,7 +28,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 BASE_URL = "/remote/base/"
-HAS_EXTENSION = importlib.util.find_spec("jupyter_envs.app") is not None
+KERNEL_SPEC_MANAGER = "jupyter_envs.kernels.discovery.EnvKernelSpecManager"
 needs_routes = pytest.mark.skipif(
     importlib.util.find_spec("jupyter_envs.handlers") is None,
     reason="jupyter_envs.handlers (the REST routes) is not written yet",
@@ -135,12 +138,21 @@ def sshd(tmp_path: Path) -> Iterator[sshharness.Sshd]:
 
 
 @pytest.fixture
-def remote(tmp_path: Path, isolated: Path) -> Iterator[sshharness.RemoteJupyter]:
-    """The "remote" Jupyter server: the isolated HOME and conda config of the test."""
-    import os
+def remote_environ(isolated: Path) -> dict[str, str]:
+    """The remote server's environment: the test's isolated HOME and conda config."""
+    return dict(os.environ)
 
+
+@pytest.fixture
+def remote(tmp_path: Path, remote_environ: dict[str, str]) -> Iterator[sshharness.RemoteJupyter]:
+    """The "remote" Jupyter server, configured as installing the package configures it."""
     server = sshharness.RemoteJupyter(
-        tmp_path / "remote", dict(os.environ), base_url=BASE_URL, extensions=HAS_EXTENSION
+        tmp_path / "remote",
+        remote_environ,
+        base_url=BASE_URL,
+        # Installing puts this in jupyter_server_config.d/, but ServerApp only reads
+        # jpserver_extensions from there, so the kernelspec manager is set here too.
+        extra_config={"ServerApp": {"kernel_spec_manager_class": KERNEL_SPEC_MANAGER}},
     )
     try:
         yield server.start()
@@ -200,3 +212,218 @@ async def test_tunnel_killed_and_reopened(
     assert tunnel.opened == 2
     await client.json("GET", "api/status")
     assert "Accepted publickey" in sshd.log()
+
+
+# -- the jupyter_envs REST API through the tunnel -------------------------------------------
+
+
+class LogFollower:
+    """Follows a task's log over ``tasks/{tid}/stream?offset=N``, across reconnections."""
+
+    def __init__(self, client: Client, tid: str) -> None:
+        self.client = client
+        self.tid = tid
+        self.lines: list[str] = []
+        self.connections = 0
+        self.end: dict[str, Any] | None = None
+
+    @property
+    def offset(self) -> int:
+        return len(self.lines)
+
+    async def connect(self) -> WebSocketClientConnection:
+        ws = await self.client.websocket(
+            f"jupyter-envs/tasks/{self.tid}/stream?offset={self.offset}"
+        )
+        self.connections += 1
+        return ws
+
+    async def follow(self) -> None:
+        """Connect from the current offset and read until the task's stream ends."""
+        ws = await self.connect()
+        try:
+            assert await self.read(ws), "the stream closed before the task ended"
+        finally:
+            ws.close()
+
+    async def read(self, ws: WebSocketClientConnection, *, until_lines: int | None = None) -> bool:
+        """Read messages until the stream ends (True), closes early, or has ``until_lines``."""
+        while until_lines is None or self.offset < until_lines:
+            raw = await asyncio.wait_for(ws.read_message(), 60)
+            if raw is None:
+                return False  # the connection dropped
+            msg = json.loads(raw)
+            if msg["type"] == "log":
+                # The server resumes exactly where this client stopped reading.
+                assert msg["offset"] == self.offset, (msg["offset"], self.offset)
+                self.lines.extend(msg["lines"])
+                assert msg["next"] == self.offset
+            elif msg["type"] == "end":
+                self.end = msg["task"]
+                return True
+        return False
+
+
+async def wait_task(client: Client, tid: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll a task until it has finished; return it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        task: dict[str, Any] = await client.json("GET", f"jupyter-envs/tasks/{tid}")
+        if task["state"] in ("succeeded", "failed", "cancelled"):
+            return task
+        assert loop.time() < deadline, f"task still {task['state']} after {timeout} s"
+        await asyncio.sleep(0.1)
+
+
+async def create(client: Client, name: str, specs: list[str]) -> str:
+    """POST a create; check the 202 and its Location under the base_url; return the task id."""
+    resp = await client.fetch("POST", "jupyter-envs/environments", {"name": name, "specs": specs})
+    assert resp.code == 202, resp.body
+    location = resp.headers["Location"]
+    assert location.startswith(f"{BASE_URL}jupyter-envs/tasks/"), location
+    task = json.loads(resp.body)
+    assert location.endswith(task["id"])
+    return str(task["id"])
+
+
+async def kernelspec_for(client: Client, prefix: Path, timeout: float = 30) -> str:
+    """The name of the kernelspec that runs in ``prefix`` (it shows up within seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        specs = (await client.json("GET", "api/kernelspecs"))["kernelspecs"]
+        for name, spec in specs.items():
+            argv = spec["spec"]["argv"]
+            if (name.startswith("conda-env-") and any(str(prefix) in a for a in argv)) or (
+                str(prefix) in json.dumps(spec["spec"].get("metadata", {}))
+            ):
+                return str(name)
+        assert loop.time() < deadline, f"no kernelspec for {prefix}: {sorted(specs)}"
+        await asyncio.sleep(0.5)
+
+
+@needs_routes
+async def test_create_and_kernel_through_tunnel(client: Client, envs_dir: Path) -> None:
+    before = await client.json("GET", "jupyter-envs/environments")
+    assert all(env["name"] != "remote-demo" for env in before)
+
+    tid = await create(client, "remote-demo", ["python", "ipykernel"])
+    follower = LogFollower(client, tid)
+    await follower.follow()
+    assert follower.end is not None
+    assert follower.end["state"] == "succeeded", follower.end
+    log = await client.json("GET", f"jupyter-envs/tasks/{tid}/log?offset=0")
+    assert follower.lines == log["lines"]
+    assert follower.lines, "the create logged nothing"
+
+    prefix = envs_dir / "remote-demo"
+    assert (prefix / "conda-meta").is_dir()
+    envs = await client.json("GET", "jupyter-envs/environments")
+    assert str(prefix) in [env["prefix"] for env in envs]
+
+    spec = await kernelspec_for(client, prefix)
+    kernel = await client.json("POST", "api/kernels", {"name": spec}, expect=201)
+    try:
+        out = await execute(client, kernel["id"], "import sys; print(sys.prefix)")
+        assert out.strip() == str(prefix)
+    finally:
+        await client.json("DELETE", f"api/kernels/{kernel['id']}", expect=204)
+
+
+async def eventually(predicate: Any, timeout: float, what: str) -> None:
+    """Await until ``predicate()`` is true (a sync callable)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+@needs_routes
+class TestDroppedTunnel:
+    """The tunnel dies in the middle of a create; the client reconnects and loses no line.
+
+    The remote server reads its channel over HTTP from a server that holds package
+    downloads until the test lets them through (a slow network), so the create is
+    still running when the tunnel goes down.
+    """
+
+    @pytest.fixture
+    def gated(self, channel: Path, tmp_path: Path) -> Iterator[sshharness.GatedChannelServer]:
+        copy = tmp_path / "http-channel"
+        shutil.copytree(channel, copy, ignore=shutil.ignore_patterns(".tmp"))
+        server = sshharness.GatedChannelServer(copy, max_wait=60)
+        try:
+            yield server.start()
+        finally:
+            server.stop()
+
+    @pytest.fixture
+    def remote_environ(
+        self, isolated: Path, tmp_path: Path, gated: sshharness.GatedChannelServer, envs_dir: Path
+    ) -> dict[str, str]:
+        condarc = tmp_path / "remote-condarc.yml"
+        condarc.write_text(
+            yaml.safe_dump(
+                {
+                    "channels": [gated.url],
+                    "envs_dirs": [str(envs_dir)],
+                    "pkgs_dirs": [str(tmp_path / "remote-pkgs")],
+                }
+            )
+        )
+        env = dict(os.environ)
+        env["CONDARC"] = str(condarc)
+        # A package cache of its own: every package has to come through the gate.
+        env["RATTLER_CACHE_DIR"] = str(tmp_path / "remote-rattler-cache")
+        return env
+
+    @pytest.mark.parametrize(
+        "at_reconnect",
+        [
+            pytest.param("running", id="still-running"),
+            pytest.param("succeeded", id="finished-while-down"),
+        ],
+    )
+    async def test_reattach_after_tunnel_drop(
+        self,
+        client: Client,
+        tunnel: sshharness.Tunnel,
+        remote: sshharness.RemoteJupyter,
+        gated: sshharness.GatedChannelServer,
+        envs_dir: Path,
+        at_reconnect: str,
+    ) -> None:
+        tid = await create(client, "dropped", ["python", "ipykernel", "hello", "bar"])
+        follower = LogFollower(client, tid)
+        ws = await follower.connect()
+        await follower.read(ws, until_lines=1)  # "solving ..." comes before any download
+        await eventually(gated.package_requests, 30, "a package download to start")
+        seen_before_drop = follower.offset
+
+        tunnel.kill()
+        assert await follower.read(ws) is False, "the stream survived the tunnel's death"
+        ws.close()
+
+        if at_reconnect == "succeeded":
+            gated.release()
+            # The client is cut off; look at the remote side directly for the end.
+            direct = Client(f"http://127.0.0.1:{remote.port}", remote.base_url, remote.token)
+            await wait_task(direct, tid)
+        tunnel.open()
+        task = await client.json("GET", f"jupyter-envs/tasks/{tid}")
+        assert task["state"] == at_reconnect
+        if at_reconnect == "running":
+            gated.release()
+
+        await follower.follow()  # resumes from the offset it had reached
+        assert follower.connections == 2
+        assert follower.end is not None
+        assert follower.end["state"] == "succeeded", follower.end
+        full = await client.json("GET", f"jupyter-envs/tasks/{tid}/log?offset=0")
+        assert follower.lines == full["lines"]
+        assert len(follower.lines) > seen_before_drop, "nothing was logged after the drop"
+        assert (envs_dir / "dropped" / "conda-meta").is_dir()
+        envs = await client.json("GET", "jupyter-envs/environments?refresh=1")
+        assert str(envs_dir / "dropped") in [env["prefix"] for env in envs]
