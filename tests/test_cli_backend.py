@@ -19,6 +19,7 @@ import fakecli
 import localchannel
 import pytest
 import rattler
+from opsutil import Recorder
 
 from jupyter_envs.envs.backends.base import Backend
 from jupyter_envs.envs.backends.cli import (
@@ -52,20 +53,6 @@ def result_of(name: str) -> dict[str, Any]:
     doc = final_document(parse_documents(recorded(name)))
     assert doc is not None
     return doc
-
-
-class Recorder:
-    """A Reporter that keeps everything."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.steps: list[tuple[str, int, int | None]] = []
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
-
-    def progress(self, phase: str, done: int, total: int | None) -> None:
-        self.steps.append((phase, done, total))
 
 
 def _alive(pid: int) -> bool:
