@@ -241,8 +241,13 @@ def test_check_allowed_refuses_paths_outside(envs_dir: Path, conda_root: Path,
     ):
         with pytest.raises(Forbidden):
             reg.check_allowed(bad)
+    for bad_input in (Path("relative/env"), Path(f"{envs_dir}/x\x00y")):
+        with pytest.raises(InvalidRequest):
+            reg.check_allowed(bad_input)
+        with pytest.raises(InvalidRequest):
+            reg.get(bad_input)
     with pytest.raises(InvalidRequest):
-        reg.check_allowed(Path("relative/env"))
+        reg.new_prefix(prefix=f"{envs_dir}\x00/x")
 
 
 def test_new_prefix(mk, envs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

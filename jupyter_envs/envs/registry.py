@@ -39,6 +39,14 @@ def _resolve(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _absolute(prefix: Path | str) -> str:
+    """``prefix`` resolved (symlinks, ``..``); InvalidRequest unless absolute and clean."""
+    text = os.fspath(prefix)
+    if "\x00" in text or not os.path.isabs(text):
+        raise InvalidRequest(f"An environment prefix must be an absolute path: {text[:300]!r}.")
+    return os.path.realpath(text)
+
+
 def _is_env(prefix: Path | str) -> bool:
     return os.path.isdir(os.path.join(prefix, "conda-meta"))
 
@@ -186,7 +194,7 @@ class EnvRegistry:
 
     def get(self, prefix: Path) -> EnvInfo:
         """The summary of one listed environment; NotFound for anything else."""
-        path = os.path.realpath(prefix)
+        path = _absolute(prefix)
         with self._lock:
             info = self._summarize(path) if path in self._candidates() else None
         if info is None:
@@ -274,10 +282,7 @@ class EnvRegistry:
         Symlinks and ``..`` are resolved first, so neither leads outside. Raises Forbidden
         (InvalidRequest for a relative path).
         """
-        raw = Path(prefix)
-        if not raw.is_absolute():
-            raise InvalidRequest(f"An environment prefix must be an absolute path: {prefix}.")
-        path = _resolve(raw)
+        path = Path(_absolute(prefix))
         if path in self._roots or path.parent in self._envs_dirs:
             return path
         raise Forbidden(f"{prefix} is outside the directories where environments may live.")
@@ -322,7 +327,7 @@ class EnvRegistry:
             if not isinstance(prefix, str) or not prefix.strip():
                 raise InvalidRequest("A prefix must be a non-empty path.")
             raw = Path(os.path.expanduser(prefix))
-            if not raw.is_absolute():
+            if "\x00" in prefix or not raw.is_absolute():
                 raise InvalidRequest(f"A prefix must be an absolute path: {prefix}.")
             if ".." in raw.parts:
                 raise InvalidRequest(f"A prefix may not contain '..': {prefix}.")
