@@ -1,0 +1,110 @@
+"""Environment kernels through a real Jupyter server (pytest-jupyter's jp_fetch)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_kernels_provisioner import run_cell
+
+from jupyter_envs.kernels import fallback
+from jupyter_envs.kernels.provisioner import PROVISIONER_NAME
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def on_server_loop(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """Run an async test on pytest-jupyter's loop, the one the server listens on.
+
+    (pytest-asyncio would run it on a loop of its own, where the server never answers.)
+    """
+
+    @functools.wraps(test)
+    def run(jp_asyncio_loop: asyncio.AbstractEventLoop, **kwargs: Any) -> None:
+        jp_asyncio_loop.run_until_complete(test(**kwargs))
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("jp_asyncio_loop", keyword)]
+    params += [p.replace(kind=keyword) for p in inspect.signature(test).parameters.values()]
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    # What jupyter-config/server-config/jupyter_envs_kernels.json sets after pip install.
+    path = Path(__file__).parents[1] / "jupyter-config/server-config/jupyter_envs_kernels.json"
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+async def _kernelspecs(jp_fetch: Any) -> dict[str, Any]:
+    response = await jp_fetch("api", "kernelspecs", method="GET")
+    return json.loads(response.body)["kernelspecs"]  # type: ignore[no-any-return]
+
+
+async def _start(jp_fetch: Any, name: str, path: str | None = None) -> str:
+    if path is None:
+        body = {"name": name}
+        response = await jp_fetch("api", "kernels", method="POST", body=json.dumps(body))
+        return json.loads(response.body)["id"]  # type: ignore[no-any-return]
+    body = {"path": path, "type": "notebook", "name": Path(path).name, "kernel": {"name": name}}
+    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    return json.loads(response.body)["kernel"]["id"]  # type: ignore[no-any-return]
+
+
+@on_server_loop
+async def test_kernelspecs_listed_and_kernel_runs_in_env(
+    make_env, jp_fetch, jp_serverapp, jp_root_dir: Path
+) -> None:
+    prefix = await make_env("srv")
+    specs = await _kernelspecs(jp_fetch)
+    assert "python3" in specs  # the ordinary kernelspecs are still there
+    spec = specs["conda-env-srv-py"]["spec"]
+    assert spec["display_name"] == "Python [conda env:srv]"
+    assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == PROVISIONER_NAME
+
+    kernel_id = await _start(jp_fetch, "conda-env-srv-py", path="analysis.ipynb")
+    km = jp_serverapp.kernel_manager.get_kernel(kernel_id)
+    code = (
+        "import os, sys, json; print(json.dumps([sys.prefix, "
+        "os.environ.get('JUPYTER_ENVS_TEST_ACTIVATED'), os.environ.get('JPY_SESSION_NAME')]))"
+    )
+    result = await run_cell(km, code)
+    assert result["status"] == "ok", result
+    sys_prefix, activated, session = json.loads(result["stdout"])
+    assert sys_prefix == str(prefix)
+    assert activated == "from-activate-d"
+    assert session == str(jp_root_dir / "analysis.ipynb")
+    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+
+
+@on_server_loop
+async def test_new_environment_appears_without_restart(make_env, jp_fetch) -> None:
+    before = await _kernelspecs(jp_fetch)
+    assert "conda-env-fresh-py" not in before
+    await make_env("fresh")
+    after = await _kernelspecs(jp_fetch)
+    assert "conda-env-fresh-py" in after
+
+
+@on_server_loop
+async def test_restart_after_env_deleted_shows_fallback(make_env, jp_fetch, jp_serverapp) -> None:
+    prefix = await make_env("gone")
+    kernel_id = await _start(jp_fetch, "conda-env-gone-py")
+    km = jp_serverapp.kernel_manager.get_kernel(kernel_id)
+    assert (await run_cell(km, "print('alive')"))["stdout"] == "alive\n"
+    shutil.rmtree(prefix)
+    await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="{}")
+    result = await run_cell(km, "print('alive')")
+    assert result["status"] == "error"
+    assert result["error"]["evalue"] == fallback.ENV_MISSING.format(prefix=prefix)
+    specs = await _kernelspecs(jp_fetch)
+    assert "conda-env-gone-py" not in specs
+    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
