@@ -29,11 +29,13 @@ from .rattler_support import (
     install_records,
     package_cache_dir,
     read_prefix_records,
+    record_dist,
     record_name,
     repodata_cache_dir,
     run_to_completion,
     solve_error,
     to_package,
+    wait_until_settled,
 )
 
 LEFT_AS_IT_WAS = "The environment was left as it was."
@@ -300,21 +302,29 @@ class RattlerBackend(Backend):
     ) -> None:
         """Put the record set ``before`` back (from the package cache, no solve)."""
         reporter.log("restoring the previous packages")
-        now = await asyncio.to_thread(read_prefix_records, prefix)
-        try:
-            await install_records(
-                before,
-                prefix,
-                installed=now,
-                requested_specs=(),
-                cache_dir=package_cache_dir(self.cache_dir),
-                reporter=reporter,
-            )
-        except BackendError as exc:
-            raise BackendError(
-                f"The change failed and restoring the previous packages of {prefix} failed "
-                f"too: {exc}"
-            ) from exc
+        # A failed rattler transaction may still be linking (see rattler_support).
+        await wait_until_settled(prefix)
+        requested = sorted({s for r in before for s in r.requested_specs})
+        want = {record_dist(r) for r in before}
+        for _ in range(3):
+            now = await asyncio.to_thread(read_prefix_records, prefix)
+            if {record_dist(r) for r in now} == want:
+                return
+            try:
+                await install_records(
+                    before,
+                    prefix,
+                    installed=now,
+                    requested_specs=requested,
+                    cache_dir=package_cache_dir(self.cache_dir),
+                    reporter=reporter,
+                )
+            except BackendError as exc:
+                raise BackendError(
+                    f"The change failed and restoring the previous packages of {prefix} "
+                    f"failed too: {exc}"
+                ) from exc
+        raise BackendError(f"Could not restore the previous packages of {prefix}.")
 
     def _baseline(self, prefix: Path, installed: Sequence[rattler.PrefixRecord]) -> None:
         """Make sure the state before a change is a revision with a snapshot (blocking)."""

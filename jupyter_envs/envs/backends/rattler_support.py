@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -209,6 +210,28 @@ async def install_records(
         raise
     except Exception as exc:  # rattler's InstallerError, IoError, LinkError, ...
         raise BackendError(f"Installing into {prefix} failed: {exc}") from exc
+
+
+def _meta_state(prefix: Path) -> tuple[tuple[str, int], ...]:
+    meta = prefix / "conda-meta"
+    try:
+        return tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(meta)))
+    except OSError:
+        return ()
+
+
+async def wait_until_settled(prefix: Path, *, quiet: float = 0.15, limit: float = 10.0) -> None:
+    """Wait until ``prefix/conda-meta`` has not changed for ``quiet`` seconds (at most
+    ``limit``): after a *failed* rattler install, operations already started keep going."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    state = await asyncio.to_thread(_meta_state, prefix)
+    while loop.time() < deadline:
+        await asyncio.sleep(quiet)
+        now = await asyncio.to_thread(_meta_state, prefix)
+        if now == state:
+            return
+        state = now
 
 
 def package_cache_dir(base: Path | None) -> Path | None:
