@@ -357,3 +357,29 @@ def test_damaged_records_do_not_break_reading(mk, envs_dir: Path) -> None:
     reg = _registry()
     assert reg.list()[0].package_count == 2  # counted by file name, as conda lists them
     assert [p.name for p in reg.details(env).packages] == ["libfoo"]
+
+
+def test_warm_list_rereads_only_changed_envs(mk, channel: Path, envs_dir: Path,
+                                             package_cache: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_envs.envs import reader
+
+    first = mk(envs_dir / "w0", ("libfoo",))
+    for i in range(1, 5):
+        shutil.copytree(first, envs_dir / f"w{i}", symlinks=True, copy_function=os.link)
+    reads: list[Path] = []
+    real = reader.read_summary
+    monkeypatch.setattr(reader, "read_summary", lambda p: reads.append(p) or real(p))
+    reg = _registry()
+    assert len(reg.list()) == 5
+    assert len(reads) == 5
+    reads.clear()
+    reg.list()
+    reg.get(envs_dir / "w3")
+    assert reads == []
+    install(channel, envs_dir / "w2", ["bar"], package_cache)
+    assert [i.package_count for i in reg.list()] == [1, 1, 2, 1, 1]
+    assert reads == [envs_dir / "w2"]
+    reads.clear()
+    assert len(reg.list(refresh=True)) == 5
+    assert len(reads) == 5
