@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import Iterator
@@ -15,6 +16,13 @@ import localchannel
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 _HOST_VARS = ("CONDA_", "MAMBA_", "_CE_", "CUDA_VISIBLE_DEVICES")
+
+
+@pytest.fixture
+async def jp_asyncio_loop() -> asyncio.AbstractEventLoop:
+    """Serve pytest-jupyter's server on pytest-asyncio's loop (asyncio_mode = auto runs the
+    tests there; on pytest-jupyter's own loop every jp_fetch times out)."""
+    return asyncio.get_running_loop()
 
 
 @pytest.fixture(scope="session")
