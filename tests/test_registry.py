@@ -194,6 +194,17 @@ def test_size_counts_hardlinks_once_and_is_cached(mk, envs_dir: Path) -> None:
     second = reg.details(env, with_size=True).size_bytes
     assert second is not None
     assert 64 * 1024 <= second - first < 2 * 64 * 1024
+    # pip adds a distribution: site-packages changes, conda-meta does not.
+    env2 = mk(envs_dir / "s2", ("python",))
+    before = reg.details(env2, with_size=True).size_bytes
+    dist = env2 / SITE / "blob-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_bytes(b"Name: blob\nVersion: 1.0\n" + b"#" * 64 * 1024)
+    after = reg.details(env2, with_size=True)
+    assert before is not None
+    assert after.size_bytes is not None
+    assert after.size_bytes - before >= 64 * 1024
+    assert [p.name for p in after.pip_packages] == ["blob"]
 
 
 def test_protected_envs(mk, conda_root: Path, envs_dir: Path) -> None:

@@ -216,6 +216,8 @@ class EnvRegistry:
             with self._lock:
                 cached = self._cache.get(info.prefix)
                 if cached is not None and cached.info == info:
+                    if cached.details_key != site_key:
+                        cached.size = None  # pip changed site-packages: the size too
                     cached.details, cached.details_key = found, site_key
         result = replace(
             found,
