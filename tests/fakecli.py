@@ -9,7 +9,8 @@ the text of any ``--file``) as one JSON line to ``$FAKECLI_DIR/argv.jsonl``, the
 
 ``stdout_file`` / ``stdout`` / ``stderr``: what to print (a file under tests/data/cli);
 ``returncode``; ``sleep`` seconds before printing; ``child_pidfile``: spawn a sleeping child
-in the same process group and write its pid there; ``ignore_signals``: ignore SIGINT and
+in the same process group and write its pid there (``child_keeps_output``: the child
+inherits stdout and stderr); ``ignore_signals``: ignore SIGINT and
 SIGTERM; ``drop_records``: glob patterns of ``<prefix>/conda-meta`` records to delete (a
 transaction cut off half way), then ``sleep_after`` seconds;
 ``flood``: print that many bytes of filler to stdout first (and ``flood_stderr`` to stderr);
@@ -85,10 +86,11 @@ def main() -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
     if step.get("child_pidfile"):
+        keep = step.get("child_keeps_output")  # like a daemon started by a post-link script
         child = subprocess.Popen(
             [sys.executable, "-c", "import time; time.sleep(600)"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=None if keep else subprocess.DEVNULL,
+            stderr=None if keep else subprocess.DEVNULL,
         )
         Path(step["child_pidfile"]).write_text(str(child.pid), encoding="utf-8")
     if step.get("flood"):

@@ -19,7 +19,7 @@ import fakecli
 import localchannel
 import pytest
 import rattler
-from opsutil import Recorder
+from opsutil import Recorder, registered
 
 from jupyter_envs.envs.backends.base import Backend
 from jupyter_envs.envs.backends.cli import (
@@ -39,7 +39,10 @@ from jupyter_envs.envs.backends.cli_parse import (
 )
 from jupyter_envs.envs.backends.cli_process import run_tool
 from jupyter_envs.envs.backends.select import select_backend
+from jupyter_envs.envs.condaconfig import load_conda_config
+from jupyter_envs.envs.manager import CreateRequest, EnvManager
 from jupyter_envs.envs.model import CondaPackage
+from jupyter_envs.envs.registry import EnvRegistry
 from jupyter_envs.errors import BackendError, InvalidRequest, NotFound, SolveError
 
 DATA = Path(__file__).parent / "data" / "cli"
@@ -474,6 +477,26 @@ async def test_cancel_kills_the_whole_group(fake: Path, tmp_path: Path, ignore: 
     assert len(leftovers) == 1
 
 
+async def test_child_holding_the_output_open_is_ended(fake: Path, tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    fakecli.write_plan(
+        fake,
+        {
+            "create": {
+                "child_pidfile": str(pidfile),
+                "child_keeps_output": True,
+                "stdout": '{"success": true}',
+            }
+        },
+    )
+    start = time.monotonic()
+    done = await run_tool([_bin(fake, "conda"), "create"], timeout=60, drain_timeout=0.5)
+    assert time.monotonic() - start < 10
+    assert done.returncode == 0
+    assert '{"success": true}' in done.stdout
+    assert await _wait_gone(int(pidfile.read_text()))
+
+
 async def test_output_is_bounded(fake: Path, tmp_path: Path) -> None:
     final = recorded("synthetic-mamba-2-create.json")
     fakecli.write_plan(
@@ -781,3 +804,79 @@ def test_configured_executable(tmp_path: Path) -> None:
 def test_unknown_kind() -> None:
     with pytest.raises(BackendError, match="Unknown backend"):
         select_backend("pip", {})  # type: ignore[arg-type]
+
+
+# -- through the EnvManager -------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_manager(fake: Path) -> EnvManager:
+    """The real manager and registry over the test's conda configuration, driving the fake."""
+    config = load_conda_config()
+    backend = CondaBackend(_bin(fake, "conda"), kill_grace=0.5)
+    return EnvManager(EnvRegistry(config), backend, channels=config.channels)
+
+
+async def test_manager_create_with_the_cli(
+    cli_manager: EnvManager, fake: Path, envs_dir: Path, channel: Path
+) -> None:
+    fakecli.write_plan(
+        fake,
+        {
+            "create": {
+                "make_prefix": True,
+                "stdout_file": str(DATA / "synthetic-mamba-2-create.json"),
+            }
+        },
+    )
+    info = await cli_manager.create(CreateRequest(name="viacli", specs=("bar",)), Recorder())
+    assert info.prefix == str(envs_dir / "viacli")
+    assert str(envs_dir / "viacli") in registered()
+    [call] = fakecli.calls(fake)
+    url = localchannel.channel_url(channel)
+    assert call["argv"][call["argv"].index("--channel") + 1].rstrip("/") == url.rstrip("/")
+    assert call["argv"][-2:] == ["--", "bar"]
+
+
+async def test_manager_cancel_in_the_middle_of_a_cli_create(
+    cli_manager: EnvManager, fake: Path, envs_dir: Path, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "child.pid"
+    fakecli.write_plan(
+        fake,
+        {"create": {"make_prefix": True, "child_pidfile": str(pidfile), "sleep_after": 60}},
+    )
+    task = asyncio.ensure_future(
+        cli_manager.create(CreateRequest(name="halfway", specs=("bar",)), Recorder())
+    )
+    child = int(await _wait_file(pidfile))
+    prefix = envs_dir / "halfway"
+    deadline = time.monotonic() + 10
+    while not (prefix / "conda-meta").exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert (prefix / "conda-meta").is_dir()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not prefix.exists()
+    assert str(prefix) not in registered()
+    assert await _wait_gone(child)
+
+
+async def test_manager_solve_error_leaves_nothing(
+    cli_manager: EnvManager, fake: Path, envs_dir: Path
+) -> None:
+    fakecli.write_plan(
+        fake,
+        {
+            "create": {
+                "make_prefix": True,
+                "stdout_file": str(DATA / "micromamba-1.4-create-solver-problems.json"),
+                "returncode": 1,
+            }
+        },
+    )
+    with pytest.raises(SolveError):
+        await cli_manager.create(CreateRequest(name="nope", specs=("bar",)), Recorder())
+    assert not (envs_dir / "nope").exists()
+    assert str(envs_dir / "nope") not in registered()

@@ -31,6 +31,7 @@ TERM_GRACE = 1.0
 #: Seconds to wait for the pipes to close once the tool itself has exited.
 DRAIN_TIMEOUT = 5.0
 _CHUNK = 64 * 1024
+_POLL = 0.05
 
 RecordCallback = Callable[[dict[str, Any]], None]
 LineCallback = Callable[[str], None]
@@ -148,6 +149,14 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+async def _exited(proc: asyncio.subprocess.Process) -> None:
+    """Return once the tool itself has exited. (Before Python 3.12, ``Process.wait()`` also
+    waits for every child still holding the tool's pipes open.)"""
+    # Polled: asyncio offers no public "the process exited" event apart from wait().
+    while proc.returncode is None:  # noqa: ASYNC110
+        await asyncio.sleep(_POLL)
+
+
 async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
     """Stop the whole process group: SIGINT (Ctrl-C: conda and mamba roll back their
     transaction), SIGTERM after ``grace`` seconds, SIGKILL whatever is left after that."""
@@ -155,11 +164,11 @@ async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
     for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, TERM_GRACE)):
         _signal_group(pgid, sig)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(proc.wait(), wait)
+            await asyncio.wait_for(_exited(proc), wait)
         if proc.returncode is not None:
             break
     _signal_group(pgid, signal.SIGKILL)
-    await proc.wait()
+    await _exited(proc)
 
 
 async def run_tool(
@@ -172,13 +181,15 @@ async def run_tool(
     max_stdout: int = DEFAULT_MAX_STDOUT,
     max_stderr: int = DEFAULT_MAX_STDERR,
     kill_grace: float = DEFAULT_KILL_GRACE,
+    drain_timeout: float = DRAIN_TIMEOUT,
 ) -> Completed:
     """Run ``argv`` (an argument list, never a shell) and collect its output.
 
     ``on_record`` receives each one-line JSON object on stdout as it arrives (conda's
     progress records); ``on_stderr_line`` each stderr line. Raises :class:`BackendError` when
     the tool cannot start or runs past ``timeout`` seconds; on ``asyncio.CancelledError`` the
-    process group is stopped before the cancellation propagates.
+    process group is stopped before the cancellation propagates. Once the tool has exited, a
+    child still holding its output open gets ``drain_timeout`` seconds, then is killed.
     """
     if not argv:
         raise ValueError("empty command")
@@ -203,16 +214,17 @@ async def run_tool(
     ]
     try:
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            await asyncio.wait_for(_exited(proc), timeout)
         except asyncio.TimeoutError:
             await _stop(proc, kill_grace)
             raise BackendError(
                 f"{os.path.basename(argv[0])} did not finish within {timeout:g} s and was stopped."
             ) from None
         # A child that kept the pipes open must not hold us: drain briefly, then end it.
-        _done, pending = await asyncio.wait(pumps, timeout=DRAIN_TIMEOUT)
+        _done, pending = await asyncio.wait(pumps, timeout=drain_timeout)
         if pending:
             _signal_group(proc.pid, signal.SIGKILL)
+            await asyncio.wait(pumps, timeout=drain_timeout)
     except BaseException:
         if proc.returncode is None:
             await asyncio.shield(_stop(proc, kill_grace))
@@ -224,5 +236,8 @@ async def run_tool(
             pump.cancel()
         await asyncio.gather(*pumps, return_exceptions=True)
         lines.close()
+        # Let the transport see its pipes close (every process of the group is gone by now).
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), drain_timeout)
     assert proc.returncode is not None
     return Completed(proc.returncode, out.text(), err.text(), out.truncated)
