@@ -88,7 +88,12 @@ def install_env(channel: Path, specs: list[str], prefix: Path) -> Path:
         )
         await rattler.install(records, prefix, show_progress=False)
 
-    asyncio.run(run())
+    # A private loop: asyncio.run would unset the current loop pytest-jupyter's server uses.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
     return prefix
 
 
