@@ -65,7 +65,7 @@ class PackageSearch:
         self.channels = tuple(channels)
         self.limit = max(1, limit)
         self.ttl = ttl
-        self._platforms = [str(rattler.Platform.current()), "noarch"]
+        self._platforms = [rattler.Subdir.current(), rattler.Subdir("noarch")]
         self._gateway = rattler.Gateway(cache_dir=cache_dir)
         self._names: tuple[float, list[str]] | None = None
         self._lock = asyncio.Lock()

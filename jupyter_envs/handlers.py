@@ -1,0 +1,377 @@
+"""REST handlers of jupyter-envs. Thin: the manager and the task manager do the work.
+
+Every method is authenticated and authorized on the ``jupyter_envs`` resource (GET is
+``read``; POST and DELETE are ``write``). Errors are raised; an
+:class:`~jupyter_envs.errors.EnvsError` becomes ``{"message": ...}`` with the status
+:func:`~jupyter_envs.errors.http_status` gives it. The URL table is at the bottom.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from . import inputs
+from .envs.manager import EnvManager
+from .envs.model import to_json
+from .envs.search import PackageSearch
+from .envs.tasks import Runner, Task, TaskManager
+from .errors import Conflict, EnvsError, NotFound, ReadOnly, http_status
+
+AUTH_RESOURCE = "jupyter_envs"
+READ_ONLY_MESSAGE = (
+    "This server runs jupyter-envs read-only (EnvsApp.read_only = True): "
+    "environments can be listed and exported but not created, changed or deleted."
+)
+BUSY_MESSAGE = "Another operation on {prefix} is already queued or running (task {tid})."
+#: Log lines sent per WebSocket message.
+STREAM_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the handlers share, handed to each through ``initialize``."""
+
+    manager: EnvManager
+    tasks: TaskManager
+    search: PackageSearch
+    read_only: bool
+    max_body_bytes: int
+    backend_kind: str
+
+
+class EnvsHandler(APIHandler):  # type: ignore[misc]
+    """Base of the REST handlers: services, JSON helpers and error mapping."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, services: Services) -> None:
+        self.services = services
+
+    @property
+    def manager(self) -> EnvManager:
+        return self.services.manager
+
+    @property
+    def tasks(self) -> TaskManager:
+        return self.services.tasks
+
+    def json_body(self) -> dict[str, Any]:
+        return inputs.parse_json_object(self.request.body or b"", self.services.max_body_bytes)
+
+    def check_writable(self) -> None:
+        if self.services.read_only:
+            raise ReadOnly(READ_ONLY_MESSAGE)
+
+    async def known_env(self, env_id: str) -> Path:
+        """The prefix of environment ``env_id``: 400 when malformed, 404 when unknown."""
+        prefix = inputs.env_prefix(env_id)
+        info = await asyncio.to_thread(self.manager.registry.get, prefix)
+        return Path(info.prefix)
+
+    def no_task_on(self, prefix: Path) -> None:
+        for task in self.tasks.list():
+            if not task.is_finished and task.prefix == prefix:
+                raise Conflict(BUSY_MESSAGE.format(prefix=prefix, tid=task.id))
+
+    def accepted(self, task: Task) -> None:
+        """Answer 202 with the task and its Location."""
+        self.set_status(202)
+        self.set_header("Location", url_path_join(self.base_url, "jupyter-envs/tasks", task.id))
+        self.finish(json.dumps(task.to_json()))
+
+    def submit(self, kind: str, prefix: Path, run: Runner) -> None:
+        self.accepted(self.tasks.submit(kind, prefix, run))
+
+    def reply(self, data: Any) -> None:
+        self.finish(json.dumps(to_json(data)))
+
+    # Error mapping: tornado hands every exception a method raises to these hooks.
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, EnvsError) and not self._finished:
+            self.log_exception(type(e), e, e.__traceback__)
+            self.send_error(http_status(e), exc_info=sys.exc_info())
+            return
+        super()._handle_request_exception(e)
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(value, EnvsError) and http_status(value) < 500:
+            self.log.warning("%d %s: %s", http_status(value), self._request_summary(), value)
+            return
+        super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, EnvsError):
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"message": str(exc), "reason": type(exc).__name__}))
+            return
+        super().write_error(status_code, **kwargs)
+
+
+class EnvironmentsHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        refresh = inputs.flag_argument(self.get_query_argument("refresh", None))
+        envs = await asyncio.to_thread(self.manager.registry.list, refresh=refresh)
+        self.reply(envs)
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.check_writable()
+        req = inputs.create_request(self.json_body())
+        prefix = await asyncio.to_thread(self.manager.check_create, req)
+        self.no_task_on(prefix)
+        self.submit("create", prefix, lambda reporter: self.manager.create(req, reporter))
+
+
+class CreatePreviewHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        req = inputs.create_request(self.json_body())
+        await asyncio.to_thread(self.manager.check_create, req)
+        self.reply(await self.manager.preview_create(req))
+
+
+class EnvironmentHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, env_id: str) -> None:
+        prefix = await self.known_env(env_id)
+        with_size = inputs.flag_argument(self.get_query_argument("size", None))
+        details = await asyncio.to_thread(
+            self.manager.registry.details, prefix, with_size=with_size
+        )
+        self.reply(details)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, env_id: str) -> None:
+        self.check_writable()
+        prefix = await self.known_env(env_id)
+        await asyncio.to_thread(self.manager.registry.check_mutable, prefix)
+        self.no_task_on(prefix)
+        self.submit("delete", prefix, lambda reporter: self.manager.delete(prefix, reporter))
+
+
+class PackagesHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, env_id: str) -> None:
+        self.check_writable()
+        prefix = await self.known_env(env_id)
+        action, specs, channels = inputs.change_request(self.json_body())
+        await asyncio.to_thread(self.manager.check_change, prefix, action, specs)
+        self.submit(
+            action,
+            prefix,
+            lambda reporter: self.manager.change(
+                prefix, action, specs, reporter, channels=channels
+            ),
+        )
+
+
+class ChangePreviewHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, env_id: str) -> None:
+        prefix = await self.known_env(env_id)
+        action, specs, channels = inputs.change_request(self.json_body())
+        await asyncio.to_thread(self.manager.check_change, prefix, action, specs)
+        self.reply(await self.manager.preview_change(prefix, action, specs, channels=channels))
+
+
+class ExportHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, env_id: str) -> None:
+        fmt = inputs.export_format(self.get_query_argument("format", "yml"))
+        prefix = await self.known_env(env_id)
+        export = await self.manager.export(prefix, fmt)
+        self.set_header("Content-Type", export.media_type)
+        self.set_header("Content-Disposition", f'attachment; filename="{export.filename}"')
+        self.finish(export.text)
+
+
+class RevisionsHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, env_id: str) -> None:
+        prefix = await self.known_env(env_id)
+        self.reply(await self.manager.revisions(prefix))
+
+
+class RollbackHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, env_id: str, revision: str) -> None:
+        self.check_writable()
+        prefix = await self.known_env(env_id)
+        number = inputs.int_argument(revision, "revision", 0)
+        await asyncio.to_thread(self.manager.registry.check_mutable, prefix)
+        if number not in {r.number for r in await self.manager.revisions(prefix)}:
+            raise NotFound(f"Environment {prefix} has no revision {number}.")
+        self.no_task_on(prefix)
+        self.submit(
+            "rollback", prefix, lambda reporter: self.manager.rollback(prefix, number, reporter)
+        )
+
+
+class TasksHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply([task.to_json() for task in self.tasks.list()])
+
+
+class TaskHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, tid: str) -> None:
+        self.reply(self.tasks.get(tid).to_json())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, tid: str) -> None:
+        self.accepted(self.tasks.cancel(tid))
+
+
+class TaskLogHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, tid: str) -> None:
+        task = self.tasks.get(tid)
+        offset = inputs.int_argument(self.get_query_argument("offset", None), "offset", 0)
+        limit = inputs.int_argument(self.get_query_argument("limit", None), "limit", 10_000)
+        chunk = task.log.read(offset, limit)
+        self.reply({**to_json(chunk), "state": task.state})
+
+
+class TaskStreamHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+    """Streams a task's log from ``?offset=N``: ``{"type": "log", "offset", "lines",
+    "next"}`` messages, then ``{"type": "end", "task": ...}``, then the server closes."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, services: Services) -> None:
+        self.services = services
+        self._pump: asyncio.Task[None] | None = None
+
+    def set_default_headers(self) -> None:
+        """No API headers on a WebSocket (as jupyter_server's own sockets do)."""
+
+    @ws_authenticated
+    @authorized
+    async def get(self, tid: str) -> None:
+        try:
+            self.task = self.services.tasks.get(tid)
+            self.offset = inputs.int_argument(self.get_query_argument("offset", None), "offset", 0)
+        except EnvsError as exc:
+            raise web.HTTPError(http_status(exc), str(exc).replace("%", "%%")) from exc
+        await super().get(tid)
+
+    def open(self, tid: str) -> None:  # type: ignore[override]
+        super().open()
+        self._pump = asyncio.ensure_future(self._stream())
+
+    async def _stream(self) -> None:
+        task, offset = self.task, self.offset
+        try:
+            while True:
+                await task.wait_change(offset, timeout=30)
+                chunk = task.log.read(offset, STREAM_BATCH)
+                if chunk.lines:
+                    message = {"type": "log", **to_json(chunk)}
+                    await self.write_message(json.dumps(message))
+                offset = chunk.next
+                if task.is_finished and offset >= task.log.end:
+                    await self.write_message(json.dumps({"type": "end", "task": task.to_json()}))
+                    self.close(1000, "task finished")
+                    return
+        except WebSocketClosedError:
+            return
+
+    def on_message(self, message: str | bytes) -> None:
+        """Clients have nothing to say; messages are ignored."""
+
+    def on_close(self) -> None:
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+
+
+class ConfigHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        config = self.manager.registry.config
+        self.reply(
+            {
+                "backend": self.manager.backend.name,
+                "backend_setting": self.services.backend_kind,
+                "channels": list(config.channels),
+                "read_only": self.services.read_only,
+                "envs_dirs": [str(p) for p in config.envs_dirs],
+                "root_prefixes": [str(p) for p in config.root_prefixes],
+            }
+        )
+
+
+class PackageSearchHandler(EnvsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        query = self.get_query_argument("q", "")
+        limit = inputs.int_argument(self.get_query_argument("limit", None), "limit", 0)
+        hits = await self.services.search.search(query, limit=limit or None)
+        self.reply(hits)
+
+
+_ENV = r"(?P<env_id>[A-Za-z0-9_\-]{1,6000})"
+_REVISION = r"(?P<revision>[0-9]{1,9})"
+_TASK = r"(?P<tid>[0-9a-f]{1,64})"
+
+#: Paths relative to ``{base_url}``; every one is described in ``rest_api.yml``.
+default_handlers: list[tuple[str, type]] = [
+    (r"jupyter-envs/environments", EnvironmentsHandler),
+    (r"jupyter-envs/environments/preview", CreatePreviewHandler),
+    (rf"jupyter-envs/environments/{_ENV}", EnvironmentHandler),
+    (rf"jupyter-envs/environments/{_ENV}/packages", PackagesHandler),
+    (rf"jupyter-envs/environments/{_ENV}/preview", ChangePreviewHandler),
+    (rf"jupyter-envs/environments/{_ENV}/export", ExportHandler),
+    (rf"jupyter-envs/environments/{_ENV}/revisions", RevisionsHandler),
+    (rf"jupyter-envs/environments/{_ENV}/revisions/{_REVISION}/rollback", RollbackHandler),
+    (r"jupyter-envs/tasks", TasksHandler),
+    (rf"jupyter-envs/tasks/{_TASK}", TaskHandler),
+    (rf"jupyter-envs/tasks/{_TASK}/log", TaskLogHandler),
+    (rf"jupyter-envs/tasks/{_TASK}/stream", TaskStreamHandler),
+    (r"jupyter-envs/config", ConfigHandler),
+    (r"jupyter-envs/packages", PackageSearchHandler),
+]
+
+
+def url_table(services: Services) -> list[tuple[str, type, dict[str, Any]]]:
+    """Every route with its handler and ``initialize`` arguments (GPU routes included)."""
+    table: list[tuple[str, type, dict[str, Any]]] = [
+        (path, handler, {"services": services}) for path, handler in default_handlers
+    ]
+    return table
