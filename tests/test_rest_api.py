@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
+from resthelp import Fetch, call, eid, follow
 from tornado import web
 
 import jupyter_envs
-from resthelp import Fetch, call, eid, follow
 
 SPEC = Path(jupyter_envs.__file__).parent / "rest_api.yml"
 METHODS = ("get", "post", "put", "patch", "delete")
