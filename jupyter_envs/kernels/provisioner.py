@@ -8,6 +8,7 @@ no wrapper shell), so interrupt and restart signals reach the kernel itself.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
@@ -147,13 +148,27 @@ class EnvProvisioner(LocalProvisioner):  # type: ignore[misc]
             from ..gpu import grant_gpus
         except ImportError:  # the GPU part is optional at runtime
             return {}
+        root_dir = getattr(getattr(self.parent, "parent", None), "root_dir", None)
         try:
-            grant = await grant_gpus(self.kernel_id or "", prefix, notebook_path)
+            grant = await grant_gpus(
+                self.kernel_id or "",
+                prefix,
+                notebook_path,
+                root_dir=Path(root_dir) if isinstance(root_dir, str) and root_dir else None,
+            )
         except EnvsError as exc:
             raise EnvsError(fallback.GPU_UNAVAILABLE.format(error=exc)) from exc
         self._gpu_granted = True
         self.gpu_messages = tuple(grant.messages)
         return dict(grant.env)
+
+    async def post_launch(self, **kwargs: Any) -> None:
+        """Record the kernel's pid with its GPUs (so a crashed kernel's GPUs are reclaimed)."""
+        await super().post_launch(**kwargs)
+        if self._gpu_granted and self.pid is not None:
+            from ..gpu import note_kernel_pid
+
+            await asyncio.to_thread(note_kernel_pid, self.kernel_id or "", self.pid)
 
     def _choose_transport(self, km: Any) -> None:
         """Switch the kernel manager to IPC before it writes the connection file."""
@@ -179,20 +194,18 @@ class EnvProvisioner(LocalProvisioner):  # type: ignore[misc]
     async def cleanup(self, restart: bool = False) -> None:
         """Release the kernel's GPUs and IPC folder, then LocalProvisioner's cleanup.
 
-        Called by the kernel manager after the kernel process ended (``restart`` True when
-        another launch follows, which grants GPUs again).
+        Called by the kernel manager after the kernel process ended. On a restart
+        (``restart`` True) GPUs stay held: the next :meth:`pre_launch` grants them again.
         """
-        if self._gpu_granted:
-            self._gpu_granted = False
-            try:
+        if not restart:
+            if self._gpu_granted:
+                self._gpu_granted = False
                 from ..gpu import release_gpus
-            except ImportError:
-                pass
-            else:
-                release_gpus(self.kernel_id or "")
-        if not restart and self._ipc_dir:
-            shutil.rmtree(self._ipc_dir, ignore_errors=True)
-            self._ipc_dir = None
+
+                await asyncio.to_thread(release_gpus, self.kernel_id or "")
+            if self._ipc_dir:
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
+                self._ipc_dir = None
         await super().cleanup(restart=restart)
 
 
