@@ -81,6 +81,11 @@ class RattlerBackend(Backend):
             return []
         if not channels:
             raise InvalidRequest("No channel is configured to install packages from.")
+        try:
+            # Lenient parsing, as conda reads specs (``name=1.0=build``); solve() is strict.
+            matches = [rattler.MatchSpec(s) for s in specs]
+        except Exception as exc:  # rattler's InvalidMatchSpecError
+            raise InvalidRequest(f"Invalid package spec: {exc}") from exc
         overrides = rattler.VirtualPackageOverrides.from_env()  # honours CONDA_OVERRIDE_CUDA
         virtual = await asyncio.to_thread(rattler.VirtualPackage.detect, overrides)
         # A Gateway per solve: its in-memory repodata would go stale when a channel changes.
@@ -88,11 +93,12 @@ class RattlerBackend(Backend):
         try:
             return await rattler.solve(
                 list(channels),
-                list(specs),
+                matches,
                 gateway=gateway,
                 platforms=[rattler.Subdir(self.platform), rattler.Subdir("noarch")],
                 locked_packages=list(locked),
                 virtual_packages=virtual,
+                channel_relations="disabled",  # exactly the configured channels
             )
         except SolverError as exc:
             raise solve_error(exc) from exc
