@@ -80,6 +80,17 @@ def test_requested_specs_follow_condas_spec_map(tmp_path: Path) -> None:
     assert history.requested_specs(tmp_path) == ["numpy 1.25.*", "scipy >=1.9,<2.0", "pandas"]
 
 
+def test_neutered_specs_override_update_specs(tmp_path: Path) -> None:
+    text = CONDA_HISTORY + (
+        "==> 2023-03-06 08:00:00 <==\n"
+        "# cmd: /opt/conda/bin/conda install pandas\n"
+        "# update specs: ['pandas']\n"
+        "# neutered specs: ['numpy']\n"
+    )
+    _write(tmp_path, text, ["numpy-1.25.0-py310_0", "pandas-2.0.0-py310_0"])
+    assert history.requested_specs(tmp_path) == ["numpy", "pandas"]
+
+
 def test_requested_specs_skip_packages_no_longer_installed(tmp_path: Path) -> None:
     _write(tmp_path, CONDA_HISTORY, ["numpy-1.25.0-py310_0"])
     assert history.requested_specs(tmp_path) == ["numpy 1.25.*"]

@@ -146,8 +146,9 @@ def _installed_names(prefix: Path) -> set[str] | None:
 def requested_specs(prefix: Path) -> list[str]:
     """What the user asked for, as conda's ``History.get_requested_specs_map`` sees it.
 
-    Later update specs replace earlier ones of the same name, remove specs drop them, and
-    specs whose package is no longer installed are left out.
+    Later update specs replace earlier ones of the same name, remove specs drop them,
+    neutered specs override both, and specs whose package is no longer installed are left
+    out.
     """
     spec_map: dict[str, str] = {}
     for block in _parse(prefix):
@@ -158,6 +159,12 @@ def requested_specs(prefix: Path) -> list[str]:
             spec_map.pop(spec_name(spec), None)
         for spec in rev.update_specs:
             spec_map[spec_name(spec)] = spec
+        # conda records specs it had to relax ("neutered") to solve; they override too.
+        for line in block.comments:
+            specs = _SPECS.match(line)
+            if specs and specs.group(1) == "neutered":
+                for spec in _parse_specs(specs.group(2) or ""):
+                    spec_map[spec_name(spec)] = spec
     installed = _installed_names(prefix)
     if installed is None:
         return list(spec_map.values())
