@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pytest
@@ -24,7 +26,9 @@ from gpu_helpers import GPUS, UUIDS, install_env, write_inventory, write_noteboo
 from jupyter_server.utils import url_path_join
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
+from jupyter_envs.envs.condaconfig import load_conda_config
 from jupyter_envs.envs.model import env_id
+from jupyter_envs.envs.registry import EnvRegistry
 from jupyter_envs.gpu import grant_gpus, note_kernel_pid
 from jupyter_envs.gpu.handlers import default_handlers
 from jupyter_envs.gpu.inventory import INVENTORY_ENV
@@ -263,8 +267,23 @@ def test_routes_need_authentication(
     fetch: Call, http_server_client: Any, jp_base_url: str, run: Any
 ) -> None:
     for path, _ in default_handlers:
-        url = url_path_join(
-            jp_base_url, "jupyter-envs", path.replace("(?P<ident>[A-Za-z0-9_-]+)", "x")
-        )
+        url = url_path_join(jp_base_url, "jupyter-envs", re.sub(r"\(\?P<\w+>[^)]*\)", "x", path))
         response = run(http_server_client.fetch(url, raise_error=False))
         assert response.code == 403, url
+
+
+def test_env_routes_follow_the_registry(
+    jp_serverapp: Any, jp_base_url: str, fetch: Call, prefix: Path, envs_dir: Path
+) -> None:
+    """With the REST layer's services (a real registry), envs outside its dirs are refused."""
+    services = SimpleNamespace(manager=SimpleNamespace(registry=EnvRegistry(load_conda_config())))
+    path, handler = next(r for r in default_handlers if "env_id" in r[0])
+    route = (url_path_join(jp_base_url, "jupyter-envs-reg", path), handler, {"services": services})
+    jp_serverapp.web_app.add_handlers(".*$", [route])
+    inside = envs_dir / "ok"
+    (inside / "conda-meta").mkdir(parents=True)
+    response = fetch("jupyter-envs-reg", "environments", env_id(inside), "gpu")
+    assert json.loads(response.body)["prefix"] == str(inside)
+    with pytest.raises(HTTPClientError) as info:
+        fetch("jupyter-envs-reg", "environments", env_id(prefix), "gpu")
+    assert info.value.code == 403

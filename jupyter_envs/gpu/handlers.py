@@ -22,7 +22,8 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..envs.model import env_id, prefix_from_id
+from ..envs.model import env_id as make_env_id
+from ..envs.model import prefix_from_id
 from ..errors import EnvsError, InvalidRequest, NotFound, http_status
 from .assign import AssignmentStore
 from .compat import cuda_compat
@@ -63,6 +64,10 @@ class GpuBaseHandler(APIHandler):
     """Shared parsing; every subclass method is authenticated and authorized."""
 
     auth_resource = "jupyter_envs"
+
+    def initialize(self, services: Any = None) -> None:
+        """``services``: the REST layer's shared objects, when its URL table passes them."""
+        self.services = services
 
     def read_choice(self) -> dict[str, Any]:
         if len(self.request.body) > _MAX_BODY:
@@ -122,20 +127,30 @@ class GpusHandler(GpuBaseHandler):
 class EnvGpuHandler(GpuBaseHandler):
     """``GET|PUT|DELETE environments/{id}/gpu``: the environment's default choice."""
 
-    def prefix(self, ident: str) -> Path:
+    async def prefix(self, env_id: str) -> Path:
         try:
-            prefix = prefix_from_id(ident)
+            prefix = prefix_from_id(env_id)
         except ValueError as exc:
             raise web.HTTPError(404, str(exc)) from exc
-        if not (prefix / "conda-meta").is_dir():
-            raise _http(NotFound(f"no environment at {prefix}"))
+        registry = getattr(getattr(self.services, "manager", None), "registry", None)
+
+        def check() -> None:
+            if registry is not None:
+                registry.check_allowed(prefix)  # Forbidden outside the envs dirs
+            if not (prefix / "conda-meta").is_dir():
+                raise NotFound(f"no environment at {prefix}")
+
+        try:
+            await asyncio.to_thread(check)
+        except EnvsError as exc:
+            raise _http(exc) from exc
         return prefix
 
     async def reply(self, prefix: Path) -> None:
         def build() -> dict[str, Any]:
             choice = get_env_choice(prefix)
             return {
-                "id": env_id(prefix),
+                "id": make_env_id(prefix),
                 "prefix": str(prefix),
                 "choice": None if choice is None else choice.to_json(),
                 "effective": (choice or DEFAULT_CHOICE).to_json(),
@@ -146,21 +161,21 @@ class EnvGpuHandler(GpuBaseHandler):
 
     @web.authenticated
     @authorized
-    async def get(self, ident: str) -> None:
-        await self.reply(self.prefix(ident))
+    async def get(self, env_id: str) -> None:
+        await self.reply(await self.prefix(env_id))
 
     @web.authenticated
     @authorized
-    async def put(self, ident: str) -> None:
-        prefix = self.prefix(ident)
+    async def put(self, env_id: str) -> None:
+        prefix = await self.prefix(env_id)
         choice = await self.validated_choice()
         await asyncio.to_thread(set_env_choice, prefix, choice)
         await self.reply(prefix)
 
     @web.authenticated
     @authorized
-    async def delete(self, ident: str) -> None:
-        prefix = self.prefix(ident)
+    async def delete(self, env_id: str) -> None:
+        prefix = await self.prefix(env_id)
         await asyncio.to_thread(set_env_choice, prefix, None)
         self.set_status(204)
         self.finish()
@@ -234,6 +249,6 @@ class NotebookGpuHandler(GpuBaseHandler):
 
 default_handlers: list[tuple[str, type]] = [
     (r"gpus", GpusHandler),
-    (r"environments/(?P<ident>[A-Za-z0-9_-]+)/gpu", EnvGpuHandler),
+    (r"environments/(?P<env_id>[A-Za-z0-9_\-]{1,6000})/gpu", EnvGpuHandler),
     (r"notebooks/gpu", NotebookGpuHandler),
 ]

@@ -129,9 +129,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def _key(prefix: Path) -> str:
+    # One key whether the prefix arrives through a symlink or not.
+    return os.path.realpath(prefix)
+
+
 def get_env_choice(prefix: Path) -> GpuChoice | None:
     """The environment's stored default, or None when it has none (or it is unreadable)."""
-    stored = _read_json(env_prefs_path()).get(str(prefix))
+    stored = _read_json(env_prefs_path()).get(_key(prefix))
     if stored is None:
         return None
     try:
@@ -146,9 +151,9 @@ def set_env_choice(prefix: Path, choice: GpuChoice | None) -> None:
     with _locked(path):
         data = _read_json(path)
         if choice is None:
-            data.pop(str(prefix), None)
+            data.pop(_key(prefix), None)
         else:
-            data[str(prefix)] = choice.to_json()
+            data[_key(prefix)] = choice.to_json()
         write_json_atomic(path, data)
 
 
