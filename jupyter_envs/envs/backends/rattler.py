@@ -66,6 +66,14 @@ class RattlerBackend(Backend):
         #: default (``RATTLER_CACHE_DIR`` or ``~/.cache/rattler/cache``) when None.
         self.cache_dir = cache_dir
         self.platform = current_platform()
+        self._gateway_instance: rattler.Gateway | None = None
+
+    async def _gateway(self) -> rattler.Gateway:
+        """One Gateway for the backend (building one blocks for ~30 ms: done in a thread)."""
+        if self._gateway_instance is None:
+            cache = repodata_cache_dir(self.cache_dir)
+            self._gateway_instance = await asyncio.to_thread(rattler.Gateway, cache_dir=cache)
+        return self._gateway_instance
 
     # -- solving ---------------------------------------------------------------------
 
@@ -88,8 +96,11 @@ class RattlerBackend(Backend):
             raise InvalidRequest(f"Invalid package spec: {exc}") from exc
         overrides = rattler.VirtualPackageOverrides.from_env()  # honours CONDA_OVERRIDE_CUDA
         virtual = await asyncio.to_thread(rattler.VirtualPackage.detect, overrides)
-        # A Gateway per solve: its in-memory repodata would go stale when a channel changes.
-        gateway = rattler.Gateway(cache_dir=repodata_cache_dir(self.cache_dir))
+        gateway = await self._gateway()
+        for channel in channels:
+            # Its in-memory repodata would go stale when a channel changes; the on-disk
+            # cache (HTTP caching headers) still saves a download.
+            gateway.clear_repodata_cache(channel)
         try:
             return await rattler.solve(
                 list(channels),
