@@ -152,9 +152,13 @@ def _signal_group(pgid: int, sig: int) -> None:
 async def _exited(proc: asyncio.subprocess.Process) -> None:
     """Return once the tool itself has exited. (Before Python 3.12, ``Process.wait()`` also
     waits for every child still holding the tool's pipes open.)"""
-    # Polled: asyncio offers no public "the process exited" event apart from wait().
-    while proc.returncode is None:  # noqa: ASYNC110
-        await asyncio.sleep(_POLL)
+    waiter = asyncio.ensure_future(proc.wait())
+    try:
+        # wait() ends at once in the usual case; the returncode poll covers the other one.
+        while proc.returncode is None and not waiter.done():
+            await asyncio.wait({waiter}, timeout=_POLL)
+    finally:
+        waiter.cancel()
 
 
 async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
