@@ -248,8 +248,13 @@ async def test_restart_keeps_the_same_gpus(gpus: Path, prefix: Path) -> None:
     await grant_gpus("k1", prefix, None)
     await grant_gpus("k2", prefix, None)
     release_gpus("k1")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    note_kernel_pid("k2", gone.pid)  # the old kernel process ended for the restart
     again = await grant_gpus("k2", prefix, None)  # a restart runs pre_launch again
-    assert again.devices == (UUIDS[2],)
+    assert again.devices == (UUIDS[2],)  # kept, although GPU 1 is now less loaded
+    [entry] = AssignmentStore().assignments()
+    assert (entry.kernel_id, entry.kernel_pid) == ("k2", None)
 
 
 async def test_dead_kernel_pid_is_reclaimed(gpus: Path, prefix: Path) -> None:

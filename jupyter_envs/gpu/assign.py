@@ -97,14 +97,19 @@ class AssignmentStore:
         self.host = socket.gethostname()
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[dict[str, dict[str, Any]]]:
+    def _transaction(self, renewing: str | None = None) -> Iterator[dict[str, dict[str, Any]]]:
+        """Lock, read, reclaim stale entries, yield them for changes, write back if changed.
+
+        ``renewing``: a kernel of this server being granted again (a restart): its entry is
+        kept although its old process is gone.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 entries = self._read()
                 before = json.dumps(entries, sort_keys=True)
-                self._reclaim(entries)
+                self._reclaim(entries, renewing)
                 yield entries
                 if json.dumps(entries, sort_keys=True) != before:
                     write_json_atomic(self.path, {"kernels": entries})
@@ -133,9 +138,12 @@ class AssignmentStore:
         kernel = entry.get("kernel_pid")
         return isinstance(kernel, int) and not pid_alive(kernel)
 
-    def _reclaim(self, entries: dict[str, dict[str, Any]]) -> None:
-        for kernel_id in [k for k, v in entries.items() if self._stale(v)]:
-            del entries[kernel_id]
+    def _reclaim(self, entries: dict[str, dict[str, Any]], renewing: str | None) -> None:
+        for kernel_id, entry in list(entries.items()):
+            if kernel_id == renewing and entry.get("server_pid") == os.getpid():
+                continue
+            if self._stale(entry):
+                del entries[kernel_id]
 
     def _entry(self, devices: Sequence[str], exclusive: bool) -> dict[str, Any]:
         pid = os.getpid()
@@ -157,7 +165,7 @@ class AssignmentStore:
         """
         if not pool:
             raise NoFreeGpu(NO_GPU_AT_ALL)
-        with self._transaction() as entries:
+        with self._transaction(renewing=kernel_id) as entries:
             held = {
                 uuid
                 for kid, entry in entries.items()
