@@ -31,6 +31,7 @@ from jupyter_envs.envs.backends.cli import (
 from jupyter_envs.envs.backends.cli_parse import (
     error_from_result,
     final_document,
+    is_error,
     package_from_record,
     parse_documents,
     parse_progress,
@@ -204,6 +205,12 @@ def test_conda42_string_entries() -> None:
 def test_empty_dry_run_is_an_empty_plan() -> None:
     plan = plan_from_result(result_of("conda-create-empty-dry-run.json"))
     assert plan.empty
+
+
+def test_already_installed_is_success_with_an_empty_plan() -> None:
+    result = result_of("mamba-0.10-env-create-already-installed.json")
+    assert not is_error(result)
+    assert plan_from_result(result).empty
 
 
 def test_synthetic_update_pairs_link_and_unlink() -> None:
