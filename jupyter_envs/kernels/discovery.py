@@ -130,28 +130,28 @@ class EnvKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
         config = source.config
         envs = sorted(source.list(), key=lambda env: env.prefix)
         pattern = re.compile(self.env_filter) if self.env_filter is not None else None
-        prefixes = [
-            Path(env.prefix) for env in envs if pattern is None or not pattern.search(env.prefix)
-        ]
-        roots = {Path(env.prefix) for env in envs if env.is_root}
-        scans = {prefix: self._scans.get(prefix) for prefix in prefixes}
-        self._scans.retain(set(prefixes))
+        listed = [env.prefix for env in envs if pattern is None or not pattern.search(env.prefix)]
+        scans = {prefix: self._scans.get(prefix) for prefix in listed}
+        self._scans.retain(set(listed))
         key = (
-            tuple((p, scans[p][0]) for p in prefixes),
+            tuple((p, scans[p][0]) for p in listed),
             self.name_format,
             tuple(sorted(self.provisioner_config.items(), key=str)),
         )
         if key == self._key:
             return self._specs
+        roots = {Path(env.prefix) for env in envs if env.is_root}
         base = config.root_prefixes[0] if config.root_prefixes else None
         default_envs = base / "envs" if base else (config.envs_dirs or (None,))[0]
         names = naming.env_names(
-            [p for p in prefixes if scans[p][1]], base_prefix=base, default_envs_dir=default_envs
+            [Path(p) for p in listed if scans[p][1]],
+            base_prefix=base,
+            default_envs_dir=default_envs,
         )
         own_prefix = Path(os.path.realpath(sys.prefix))
         specs: dict[str, KernelSpec] = {}
         for prefix, env_name in names.items():
-            for raw in scans[prefix][1]:
+            for raw in scans[str(prefix)][1]:
                 kname = naming.kernel_name(env_name, raw.dir_name)
                 shown = naming.display_name(
                     self.name_format,

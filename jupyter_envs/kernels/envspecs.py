@@ -33,16 +33,19 @@ class RawKernel:
     resource_dir: str
 
 
-def _mtime(path: Path) -> int:
+def _mtime(path: str) -> int:
     try:
-        return path.stat().st_mtime_ns
+        return os.stat(path).st_mtime_ns
     except OSError:
         return -1
 
 
-def env_stamp(prefix: Path) -> _Stamp:
-    """Changes whenever the environment's packages or kernels folder change."""
-    return (_mtime(prefix / "conda-meta"), _mtime(prefix / "share" / "jupyter" / "kernels"))
+def env_stamp(prefix: str) -> _Stamp:
+    """Changes whenever the environment's packages or kernels folder change.
+
+    Plain strings and ``os.stat``: this runs for every environment on every listing.
+    """
+    return (_mtime(prefix + "/conda-meta"), _mtime(prefix + "/share/jupyter/kernels"))
 
 
 def _has_ipykernel(prefix: Path) -> bool:
@@ -98,22 +101,21 @@ class EnvScanCache:
     """:func:`scan_env` results per prefix, reused while :func:`env_stamp` is unchanged."""
 
     def __init__(self) -> None:
-        self._cache: dict[Path, tuple[_Stamp, list[RawKernel]]] = {}
+        self._cache: dict[str, tuple[_Stamp, list[RawKernel]]] = {}
 
-    def get(self, prefix: Path) -> tuple[_Stamp, list[RawKernel]]:
+    def get(self, prefix: str) -> tuple[_Stamp, list[RawKernel]]:
         stamp = env_stamp(prefix)
         hit = self._cache.get(prefix)
         if hit is not None and hit[0] == stamp:
             return hit
-        entry = (stamp, scan_env(prefix) if stamp[0] != -1 else [])
+        entry = (stamp, scan_env(Path(prefix)) if stamp[0] != -1 else [])
         self._cache[prefix] = entry
         return entry
 
-    def retain(self, prefixes: set[Path]) -> None:
+    def retain(self, prefixes: set[str]) -> None:
         """Forget environments that are no longer listed."""
-        for prefix in list(self._cache):
-            if prefix not in prefixes:
-                del self._cache[prefix]
+        for prefix in [p for p in self._cache if p not in prefixes]:
+            del self._cache[prefix]
 
 
 def resolve_argv(argv: list[str], prefix: Path) -> list[str]:
