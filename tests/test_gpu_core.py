@@ -6,6 +6,7 @@ inventory through JUPYTER_ENVS_GPU_INVENTORY (this machine has no GPU).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -27,7 +28,9 @@ from jupyter_envs.gpu.assign import NO_FREE_GPU, AssignmentStore, state_path
 from jupyter_envs.gpu.inventory import (
     INVENTORY_ENV,
     PROBE_TIMEOUT,
+    TIMEOUT_ENV,
     parse_inventory,
+    probe_timeout,
     read_inventory,
     run_probe,
 )
@@ -79,6 +82,40 @@ def test_probe_subprocess_finds_no_gpu_within_its_timeout(monkeypatch: pytest.Mo
     assert inventory.gpus == ()
     assert inventory.error  # says why: no pynvml, no driver ...
     assert elapsed < PROBE_TIMEOUT
+
+
+def test_probe_timeout_gives_an_empty_inventory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TIMEOUT_ENV, "0.001")
+    start = time.monotonic()
+    inventory = run_probe()
+    assert time.monotonic() - start < 2
+    assert inventory.gpus == ()
+    assert inventory.error == "the GPU probe took longer than 0.001 s"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("12.5", 12.5, id="set"),
+        pytest.param("", PROBE_TIMEOUT, id="empty"),
+        pytest.param("soon", PROBE_TIMEOUT, id="not-a-number"),
+        pytest.param("-1", PROBE_TIMEOUT, id="negative"),
+    ],
+)
+def test_probe_timeout_setting(value: str, expected: float) -> None:
+    assert probe_timeout({TIMEOUT_ENV: value}) == expected
+
+
+async def test_auto_without_gpu_runs_on_cpu_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, prefix: Path
+) -> None:
+    # No stand-in: the real probe finds no GPU on this machine.
+    monkeypatch.delenv(INVENTORY_ENV, raising=False)
+    set_env_choice(prefix, GpuChoice("auto"))
+    grant = await grant_gpus("k1", prefix, None)
+    assert grant.env["CUDA_VISIBLE_DEVICES"] == ""
+    assert grant.messages[0] == CPU_ONLY_NO_GPU
+    assert grant.messages[1].startswith("(GPU detection: ")
 
 
 def test_probe_module_prints_the_inventory_json() -> None:
@@ -241,6 +278,18 @@ async def test_auto_is_exclusive_and_release_frees(gpus: Path, prefix: Path) -> 
     release_gpus("k3")
     release_gpus("k3")  # twice is harmless
     assert [a.kernel_id for a in AssignmentStore().assignments()] == ["k2"]
+
+
+async def test_concurrent_auto_grants_never_share(gpus: Path, prefix: Path) -> None:
+    set_env_choice(prefix, GpuChoice("auto", count=1))
+    results = await asyncio.gather(
+        *(grant_gpus(f"k{i}", prefix, None) for i in range(6)), return_exceptions=True
+    )
+    granted = [r.devices[0] for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert sorted(granted) == sorted(UUIDS)
+    assert len(refused) == 2
+    assert all(isinstance(r, NoFreeGpu) for r in refused)
 
 
 async def test_restart_keeps_the_same_gpus(gpus: Path, prefix: Path) -> None:

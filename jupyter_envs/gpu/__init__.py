@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 CPU_ONLY_NO_GPU = "No NVIDIA GPU found: this kernel runs on the CPU."
+PROBE_PROBLEM = "(GPU detection: {error})"
 UNKNOWN_GPU = (
     "GPU {device} is not available here (GPUs: {known}). Choose other GPUs for this notebook."
 )
@@ -100,6 +101,8 @@ def _grant(
     elif not pool:
         env["CUDA_VISIBLE_DEVICES"] = ""
         messages.append(CPU_ONLY_NO_GPU)
+        if inventory.error:
+            messages.append(PROBE_PROBLEM.format(error=inventory.error))
     elif choice.mode == "devices":
         devices = _pick(choice, pool, inventory)
         env["CUDA_VISIBLE_DEVICES"] = ",".join(g.uuid for g in devices)

@@ -209,10 +209,6 @@ class AssignmentStore:
         with self._transaction() as entries:
             return entries.pop(kernel_id, None) is not None
 
-    def holders(self, uuid: str) -> list[str]:
-        """Kernel ids whose entries name this GPU (exclusive or not)."""
-        return [a.kernel_id for a in self.assignments() if uuid in a.devices]
-
     def assignments(self) -> list[Assignment]:
         """Every live assignment, stale ones reclaimed first."""
         with self._transaction() as entries:

@@ -27,8 +27,11 @@ from typing import Any
 from ..errors import InvalidRequest
 
 INVENTORY_ENV = "JUPYTER_ENVS_GPU_INVENTORY"
+TIMEOUT_ENV = "JUPYTER_ENVS_GPU_PROBE_TIMEOUT"
 PROBE_TIMEOUT = 5.0
-"""Seconds the probe subprocess may take before the inventory counts as empty."""
+"""Seconds the probe subprocess may take before the inventory counts as empty (NVML can
+be slow to start on a large machine without persistence mode; ``JUPYTER_ENVS_GPU_PROBE_TIMEOUT``
+overrides it)."""
 TTL = 2.0
 """Seconds a GPU inventory is reused (utilization and memory change quickly)."""
 EMPTY_TTL = 60.0
@@ -122,8 +125,19 @@ def parse_inventory(data: Any) -> Inventory:
     )
 
 
-def run_probe(timeout: float = PROBE_TIMEOUT) -> Inventory:
+def probe_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """The probe's timeout in seconds: ``JUPYTER_ENVS_GPU_PROBE_TIMEOUT`` or the default."""
+    text = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "")
+    try:
+        value = float(text)
+    except ValueError:
+        return PROBE_TIMEOUT
+    return value if 0 < value <= 600 else PROBE_TIMEOUT
+
+
+def run_probe(timeout: float | None = None) -> Inventory:
     """Run the probe subprocess now (no cache). Failures give an empty inventory with ``error``."""
+    timeout = probe_timeout() if timeout is None else timeout
     command = [sys.executable, "-m", "jupyter_envs.gpu.probe"]
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
