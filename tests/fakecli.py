@@ -61,9 +61,12 @@ def calls(state: Path) -> list[dict[str, Any]]:
 
 
 def _option(argv: list[str], *names: str) -> str | None:
-    for i, arg in enumerate(argv[:-1]):
-        if arg in names:
-            return argv[i + 1]
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+            if arg == name and i + 1 < len(argv):
+                return argv[i + 1]
     return None
 
 

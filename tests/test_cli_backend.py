@@ -317,11 +317,21 @@ async def test_create_argv_and_plan(fake: Path, tmp_path: Path) -> None:
     [call] = fakecli.calls(fake)
     assert call["tool"] == "mamba"
     assert call["argv"] == [
-        "create", "--prefix", str(prefix), "--json", "--yes",
-        "--channel", "file:///ch", "--override-channels", "--", "bar", "libfoo>=1.9",
+        "create", f"--prefix={prefix}", "--json", "--yes",
+        "--channel=file:///ch", "--override-channels", "--", "bar", "libfoo>=1.9",
     ]  # fmt: skip
     assert [p.dist for p in plan.install] == ["libfoo-1.10-0"]
     assert reporter.lines[0].startswith("$ ")
+
+
+async def test_option_like_values_stay_values(fake: Path, tmp_path: Path) -> None:
+    fakecli.write_plan(fake, {"create": {"stdout": '{"success": true}'}})
+    prefix = tmp_path / "--json"
+    await CondaBackend(_bin(fake, "conda")).create(prefix, ["x"], ["--offline"], Recorder())
+    [call] = fakecli.calls(fake)
+    assert f"--prefix={prefix}" in call["argv"]
+    assert "--channel=--offline" in call["argv"]
+    assert "--offline" not in call["argv"]
 
 
 async def test_change_remove_has_no_channels_and_maps_not_found(
@@ -342,7 +352,7 @@ async def test_change_remove_has_no_channels_and_maps_not_found(
     with pytest.raises(NotFound, match="xyz"):
         await backend.change(empty_env, "remove", ["xyz"], ["file:///ch"], Recorder())
     [call] = fakecli.calls(fake)
-    assert call["argv"] == ["remove", "--prefix", str(empty_env), "--json", "--yes", "--", "xyz"]
+    assert call["argv"] == ["remove", f"--prefix={empty_env}", "--json", "--yes", "--", "xyz"]
 
 
 @pytest.mark.parametrize("action", ["install", "update"])
@@ -355,8 +365,7 @@ async def test_change_install_update_argv(fake: Path, empty_env: Path, action: s
     [call] = fakecli.calls(fake)
     assert call["argv"] == [
         action,
-        "--prefix",
-        str(empty_env),
+        f"--prefix={empty_env}",
         "--json",
         "--yes",
         "--dry-run",
@@ -578,10 +587,12 @@ async def test_export_lock_then_create_from_lock(
     plan = await backend.create_from_lock(tmp_path / "new", lock, Recorder())
     assert {p.name for p in plan.install} == names
     [call] = fakecli.calls(fake)
-    assert call["argv"][:5] == ["create", "--prefix", str(tmp_path / "new"), "--json", "--yes"]
-    assert call["argv"][5] == "--file"
+    assert call["argv"][:4] == ["create", f"--prefix={tmp_path / 'new'}", "--json", "--yes"]
+    assert call["argv"][4].startswith("--file=")
     assert call["file_mode"] == "0o600"
-    assert not Path(call["argv"][6]).exists()  # the private file is gone afterwards
+    assert not Path(
+        call["argv"][4].split("=", 1)[1]
+    ).exists()  # the private file is gone afterwards
     urls = _explicit_urls(call["file"])
     assert sorted(u.rsplit("/", 1)[1].split("-")[0] for u in urls) == sorted(names)
 
@@ -600,7 +611,7 @@ async def test_conda_clone_uses_clone_flag(fake: Path, real_env: Path, tmp_path:
     plan = await CondaBackend(_bin(fake, "conda")).clone(real_env, dest, Recorder())
     [call] = fakecli.calls(fake)
     assert call["argv"] == [
-        "create", "--prefix", str(dest), "--json", "--yes", "--clone", str(real_env),
+        "create", f"--prefix={dest}", "--json", "--yes", f"--clone={real_env}",
     ]  # fmt: skip
     assert {p.name for p in plan.install} == {"bar", "hello", "libfoo", "python"}
 
@@ -612,7 +623,7 @@ async def test_micromamba_clone_uses_explicit_list(
     dest = tmp_path / "clone"
     await MicromambaBackend(_bin(fake, "micromamba")).clone(real_env, dest, Recorder())
     [call] = fakecli.calls(fake)
-    assert "--clone" not in call["argv"]
+    assert not any(arg.startswith("--clone") for arg in call["argv"])
     records = [rattler.PrefixRecord.from_path(p) for p in (real_env / "conda-meta").glob("*.json")]
     assert _explicit_urls(call["file"]) == sorted(str(r.url) for r in records)
     assert all("#" in line for line in call["file"].splitlines()[4:])  # every URL has its md5
@@ -695,12 +706,10 @@ async def test_conda_rollback_argv(fake: Path, empty_env: Path) -> None:
     [call] = fakecli.calls(fake)
     assert call["argv"] == [
         "install",
-        "--prefix",
-        str(empty_env),
+        f"--prefix={empty_env}",
         "--json",
         "--yes",
-        "--revision",
-        "2",
+        "--revision=2",
     ]
     assert not plan.empty
 
@@ -841,7 +850,7 @@ async def test_manager_create_with_the_cli(
     assert str(envs_dir / "viacli") in registered()
     [call] = fakecli.calls(fake)
     url = localchannel.channel_url(channel)
-    assert call["argv"][call["argv"].index("--channel") + 1].rstrip("/") == url.rstrip("/")
+    assert f"--channel={url.rstrip('/')}" in [a.rstrip("/") for a in call["argv"]]
     assert call["argv"][-2:] == ["--", "bar"]
 
 

@@ -84,12 +84,13 @@ class CliBackend(Backend):
         dry_run: bool = False,
         extra: Sequence[str] = (),
     ) -> list[str]:
-        """The argument list for one run (``specs`` last, after ``--``)."""
-        argv = [self.executable, subcommand, "--prefix", str(prefix), "--json", "--yes"]
+        """The argument list for one run (``specs`` last, after ``--``). Option values are
+        attached with ``=`` so that no value can ever be read as an option itself."""
+        argv = [self.executable, subcommand, f"--prefix={prefix}", "--json", "--yes"]
         if dry_run:
             argv.append("--dry-run")
         for channel in channels:
-            argv += ["--channel", channel]
+            argv.append(f"--channel={channel}")
         if channels:
             argv.append("--override-channels")
         argv += extra
@@ -153,7 +154,7 @@ class CliBackend(Backend):
     async def clone(self, source: Path, prefix: Path, reporter: Reporter) -> Plan:
         records = await asyncio.to_thread(cli_lock.prefix_records, source)
         if self.supports_clone:
-            argv = self.command("create", prefix, extra=["--clone", str(source)])
+            argv = self.command("create", prefix, extra=[f"--clone={source}"])
             await self._run(argv, reporter)
         else:
             await self._create_explicit(prefix, records, reporter)
@@ -164,7 +165,7 @@ class CliBackend(Backend):
             raise BackendError(NO_REVISION_MESSAGE.format(tool=self.name))
         if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
             raise InvalidRequest(f"Not a revision number: {revision!r}.")
-        argv = self.command("install", prefix, extra=["--revision", str(revision)])
+        argv = self.command("install", prefix, extra=[f"--revision={revision}"])
         return await self._consistent(
             prefix, self._run_plan(argv, reporter, dry_run=False), reporter
         )
@@ -200,7 +201,7 @@ class CliBackend(Backend):
     ) -> None:
         text = cli_lock.explicit_text(records)
         with cli_lock.private_file("explicit.txt", text) as path:
-            argv = self.command("create", prefix, extra=["--file", str(path)])
+            argv = self.command("create", prefix, extra=[f"--file={path}"])
             await self._run(argv, reporter)
 
     async def _run_plan(
