@@ -225,3 +225,30 @@ async def test_activation_timeout(make_env) -> None:
     cache = ActivationCache(timeout=0.5)
     with pytest.raises(BackendError, match=r"took longer than 0\.5 s"):
         await cache.get(prefix, env_name="slow")
+
+
+async def test_missing_relative_program_starts_fallback(make_env, start_kernel) -> None:
+    prefix = await make_env("norel")
+    odd = prefix / "share" / "jupyter" / "kernels" / "odd"
+    odd.mkdir()
+    argv = ["no-such-kernel-program", "-f", "{connection_file}"]
+    (odd / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Odd"}))
+    km = await start_kernel("conda-env-norel-odd")
+    expected = fallback.NO_EXECUTABLE.format(executable="no-such-kernel-program", prefix=prefix)
+    assert km.provisioner.fallback_reason == expected
+    assert (await run_cell(km, "1"))["error"]["evalue"] == expected
+
+
+async def test_unexpected_error_still_reaches_notebook(
+    make_env, start_kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_env("oops")
+
+    async def broken(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ActivationCache, "get", broken)
+    km = await start_kernel("conda-env-oops-py")
+    reason = km.provisioner.fallback_reason
+    assert reason == f"{fallback.UNKNOWN} (RuntimeError: disk on fire)"
+    assert (await run_cell(km, "1"))["error"]["evalue"] == reason

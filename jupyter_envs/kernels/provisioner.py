@@ -108,6 +108,10 @@ class EnvProvisioner(LocalProvisioner):  # type: ignore[misc]
         except EnvsError as exc:
             self.fallback_reason = str(exc)
             env = server_env
+        except Exception as exc:  # anything unexpected must still reach the notebook
+            self.log.exception("Kernel %s: preparing the environment failed", self.kernel_id)
+            self.fallback_reason = f"{fallback.UNKNOWN} ({type(exc).__name__}: {exc})"
+            env = server_env
         kwargs = {**kwargs, "env": env}
         kwargs = await super().pre_launch(**kwargs)
         if self.fallback_reason is not None:
@@ -139,6 +143,8 @@ class EnvProvisioner(LocalProvisioner):  # type: ignore[misc]
         except EnvsError as exc:
             raise EnvsError(fallback.ACTIVATION_FAILED.format(prefix=prefix, error=exc)) from exc
         env = activation.apply(server_env)
+        if argv and not os.path.isabs(argv[0]) and not shutil.which(argv[0], path=env["PATH"]):
+            raise EnvsError(fallback.NO_EXECUTABLE.format(executable=argv[0], prefix=prefix))
         if self.gpus:
             env.update(await self._grant_gpus(prefix, server_env.get("JPY_SESSION_NAME")))
         return env
