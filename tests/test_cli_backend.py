@@ -44,6 +44,7 @@ from jupyter_envs.envs.condaconfig import load_conda_config
 from jupyter_envs.envs.manager import CreateRequest, EnvManager
 from jupyter_envs.envs.model import CondaPackage
 from jupyter_envs.envs.registry import EnvRegistry
+from jupyter_envs.envs.wiring import build_manager
 from jupyter_envs.errors import BackendError, InvalidRequest, NotFound, SolveError
 
 DATA = Path(__file__).parent / "data" / "cli"
@@ -815,6 +816,13 @@ def test_configured_executable(tmp_path: Path) -> None:
     assert select_backend("auto", {}, executable=tool).name == "micromamba"
     with pytest.raises(BackendError, match="not executable"):
         select_backend("auto", {}, executable=tmp_path / "missing")
+
+
+def test_wiring_picks_the_cli_from_conda_exe(tmp_path: Path) -> None:
+    conda = _tools_dir(tmp_path, "conda") / "conda"
+    manager = build_manager(backend="auto", environ=dict(os.environ, CONDA_EXE=str(conda)))
+    assert isinstance(manager.backend, CondaBackend)
+    assert manager.backend.executable == str(conda)
 
 
 def test_unknown_kind() -> None:
