@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
+
+import localchannel
+import pytest
 
 from jupyter_envs.envs.backends.rattler import RattlerBackend
 from jupyter_envs.envs.condaconfig import load_conda_config
@@ -59,3 +64,30 @@ def apply_plan(before: set[str], plan: Plan) -> set[str]:
     after |= {p.dist for p in plan.install}
     after |= {c.new.dist for c in plan.change}
     return after
+
+
+async def add_big_packages(channel: Path) -> tuple[str, tuple[str, ...]]:
+    """Add 120 packages of 40 files each: an install long enough to be cancelled midway.
+    Returns the channel URL and the package names."""
+    payload = {f"f{j}": b"x" * 4000 for j in range(40)}
+    big = [
+        localchannel.Pkg(
+            f"big{i}", "1.0", files={f"share/big{i}/{k}": v for k, v in payload.items()}
+        )
+        for i in range(120)
+    ]
+    await asyncio.to_thread(localchannel.add_packages, channel, big)
+    return localchannel.channel_url(channel), tuple(p.name for p in big)
+
+
+async def cancel_at_first_link(work: Awaitable[object], rec: Recorder) -> None:
+    """Run ``work``, cancel it as soon as ``rec`` hears of the first linked package."""
+    task = asyncio.ensure_future(work)
+    for _ in range(4000):
+        if any(line.startswith("link ") for line in rec.lines) or task.done():
+            break
+        await asyncio.sleep(0.002)
+    assert not task.done(), "the install finished before it could be cancelled"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

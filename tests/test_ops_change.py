@@ -8,7 +8,16 @@ from pathlib import Path
 
 import localchannel
 import pytest
-from opsutil import Recorder, apply_plan, dists, make_manager, registered, tree
+from opsutil import (
+    Recorder,
+    add_big_packages,
+    apply_plan,
+    cancel_at_first_link,
+    dists,
+    make_manager,
+    registered,
+    tree,
+)
 
 from jupyter_envs.envs import history, snapshots
 from jupyter_envs.envs.manager import CreateRequest, EnvManager
@@ -146,6 +155,24 @@ async def test_failed_change_leaves_env_as_it_was(mutable_channel: Path, envs_di
         # bar 2.0 would also change bar and libfoo: they must be put back too.
         await manager.change(prefix, "install", ["ghost", "bar=2.0"], Recorder(), channels=[url])
     assert "left as it was" in str(info.value)
+    assert tree(prefix) == before
+    assert len(await manager.revisions(prefix)) == 1
+
+
+async def test_cancelled_change_leaves_env_as_it_was(mutable_channel: Path, envs_dir: Path) -> None:
+    url, specs = await add_big_packages(mutable_channel)
+    manager = make_manager()
+    req = CreateRequest(name="c", specs=("bar=1.0",), channels=(url,))
+    await manager.create(req, Recorder())
+    prefix = envs_dir / "c"
+    await manager.create(CreateRequest(name="warm", specs=specs, channels=(url,)), Recorder())
+    before = tree(prefix)
+    rec = Recorder()
+    work = manager.change(prefix, "install", [*specs, "bar=2.0"], rec, channels=[url])
+    await cancel_at_first_link(work, rec)
+    assert "restoring the previous packages" in rec.lines
+    assert tree(prefix) == before
+    await asyncio.sleep(0.3)
     assert tree(prefix) == before
     assert len(await manager.revisions(prefix)) == 1
 

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from pathlib import Path
 
 import localchannel
 import pytest
-from opsutil import Recorder, dists, make_manager, registered, tree
+from opsutil import (
+    Recorder,
+    add_big_packages,
+    cancel_at_first_link,
+    dists,
+    make_manager,
+    registered,
+    tree,
+)
 
 from jupyter_envs.envs import history
 from jupyter_envs.envs.backends.rattler import RattlerBackend
 from jupyter_envs.envs.envfile import PIP_NOT_SUPPORTED
 from jupyter_envs.envs.manager import CreateRequest, EnvManager
-from jupyter_envs.errors import Conflict, InvalidRequest, ReadOnly, SolveError
+from jupyter_envs.errors import BackendError, Conflict, InvalidRequest, ReadOnly, SolveError
 
 
 @pytest.fixture
@@ -148,6 +155,19 @@ async def test_unsatisfiable_names_the_conflict(
     assert str(envs_dir / "clash") not in registered()
 
 
+async def test_failed_install_leaves_nothing(mutable_channel: Path, envs_dir: Path) -> None:
+    pkg = localchannel.Pkg("ghost", "1.0", files={"share/ghost": b"boo\n"})
+    await asyncio.to_thread(localchannel.add_packages, mutable_channel, [pkg])
+    (mutable_channel / "noarch" / pkg.filename).unlink()  # listed, but the archive is gone
+    manager = make_manager()
+    url = localchannel.channel_url(mutable_channel)
+    req = CreateRequest(name="g", specs=("bar", "ghost"), channels=(url,))
+    with pytest.raises(BackendError, match="ghost"):
+        await manager.create(req, Recorder())
+    assert list(envs_dir.iterdir()) == []
+    assert registered() == []
+
+
 async def test_unknown_package_is_named(manager: EnvManager, envs_dir: Path) -> None:
     with pytest.raises(SolveError, match="no-such-package"):
         await manager.create(CreateRequest(name="nope", specs=("no-such-package",)), Recorder())
@@ -197,28 +217,7 @@ async def test_read_only_refuses_create(envs_dir: Path) -> None:
 
 @pytest.fixture
 async def big_channel(mutable_channel: Path) -> tuple[str, tuple[str, ...]]:
-    """The channel plus 120 packages of 40 files: an install long enough to cancel."""
-    payload = {f"f{j}": b"x" * 4000 for j in range(40)}
-    big = [
-        localchannel.Pkg(
-            f"big{i}", "1.0", files={f"share/big{i}/{k}": v for k, v in payload.items()}
-        )
-        for i in range(120)
-    ]
-    await asyncio.to_thread(localchannel.add_packages, mutable_channel, big)
-    return localchannel.channel_url(mutable_channel), tuple(p.name for p in big)
-
-
-async def _cancel_at_first_link(work: Awaitable[object], rec: Recorder) -> None:
-    task = asyncio.ensure_future(work)
-    for _ in range(4000):
-        if any(line.startswith("link ") for line in rec.lines) or task.done():
-            break
-        await asyncio.sleep(0.002)
-    assert not task.done(), "the install finished before it could be cancelled"
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    return await add_big_packages(mutable_channel)
 
 
 async def test_cancelled_install_is_finished_before_cancel_returns(
@@ -231,7 +230,7 @@ async def test_cancelled_install_is_finished_before_cancel_returns(
     await backend.create(tmp_path / "warm", specs, [url], Recorder())  # warm package cache
     prefix = tmp_path / "target"
     rec = Recorder()
-    await _cancel_at_first_link(backend.create(prefix, specs, [url], rec), rec)
+    await cancel_at_first_link(backend.create(prefix, specs, [url], rec), rec)
     settled = tree(prefix)
     await asyncio.sleep(0.5)
     assert tree(prefix) == settled
@@ -244,7 +243,7 @@ async def test_cancel_mid_create_leaves_no_prefix(
     manager = make_manager()
     req = CreateRequest(name="cancelled", specs=specs, channels=(url,))
     rec = Recorder()
-    await _cancel_at_first_link(manager.create(req, rec), rec)
+    await cancel_at_first_link(manager.create(req, rec), rec)
     prefix = envs_dir / "cancelled"
     assert not prefix.exists()
     await asyncio.sleep(0.5)

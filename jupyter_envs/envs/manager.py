@@ -189,12 +189,13 @@ class EnvManager:
                 await self.backend.create_from_lock(job.prefix, job.lockfile, reporter)
             else:
                 await self.backend.create(job.prefix, job.specs, job.channels, reporter)
+            await run_to_completion(asyncio.to_thread(self._adopt, job.prefix))
         except BaseException as exc:
+            # Also when cancelled after the install: a create either completes or leaves nothing.
             await run_to_completion(asyncio.to_thread(self._discard, job.prefix))
             if isinstance(exc, Exception) and not isinstance(exc, EnvsError):
                 raise BackendError(f"Creating {job.prefix} failed: {exc}") from exc
             raise
-        await asyncio.to_thread(self._adopt, job.prefix)
         return await asyncio.to_thread(self.registry.get, job.prefix)
 
     async def preview_create(self, req: CreateRequest) -> Plan:
@@ -213,6 +214,7 @@ class EnvManager:
 
     def _discard(self, prefix: Path) -> None:
         _remove_tree(prefix)
+        self.registry.unregister(prefix)
         self.registry.invalidate(prefix)
 
     def _adopt(self, prefix: Path) -> None:

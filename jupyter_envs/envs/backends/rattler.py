@@ -279,7 +279,9 @@ class RattlerBackend(Backend):
             cache_dir=package_cache_dir(self.cache_dir),
             reporter=reporter,
         )
-        await asyncio.to_thread(self._record, prefix, [], command, list(requested), [])
+        await run_to_completion(
+            asyncio.to_thread(self._record, prefix, [], command, list(requested), [])
+        )
 
     async def _apply(
         self,
@@ -294,7 +296,7 @@ class RattlerBackend(Backend):
         remove_specs: Sequence[str],
     ) -> None:
         """Turn ``prefix`` from ``installed`` into ``target``; restore ``installed`` on failure."""
-        await asyncio.to_thread(self._baseline, prefix, installed)
+        await run_to_completion(asyncio.to_thread(self._baseline, prefix, installed))
         cache = package_cache_dir(self.cache_dir)
         try:
             await install_records(
@@ -310,8 +312,11 @@ class RattlerBackend(Backend):
             if isinstance(exc, BackendError):
                 raise BackendError(f"{exc} {LEFT_AS_IT_WAS}") from exc
             raise
-        await asyncio.to_thread(
-            self._record, prefix, installed, command, list(update_specs), list(remove_specs)
+        # Past this point the change is done: its revision is written even if cancelled.
+        await run_to_completion(
+            asyncio.to_thread(
+                self._record, prefix, installed, command, list(update_specs), list(remove_specs)
+            )
         )
 
     async def _restore(
