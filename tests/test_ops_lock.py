@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
@@ -82,7 +83,9 @@ async def test_clone_of_unknown_env(manager: EnvManager, envs_dir: Path) -> None
         manager.check_create(CreateRequest(name="twin", clone_from=envs_dir / "missing"))
 
 
-async def test_export_yml_pins_everything(manager: EnvManager, envs_dir: Path) -> None:
+async def test_export_yml_pins_everything(
+    manager: EnvManager, envs_dir: Path, channel: Path
+) -> None:
     await manager.create(CreateRequest(name="pins", specs=("bar", "hello")), Recorder())
     source = envs_dir / "pins"
     exported = await manager.export(source, "yml")
@@ -90,6 +93,7 @@ async def test_export_yml_pins_everything(manager: EnvManager, envs_dir: Path) -
     data = yaml.safe_load(exported.text)
     assert set(data) == {"name", "channels", "dependencies"}  # no prefix line
     assert data["name"] == "pins"
+    assert data["channels"] == [localchannel.channel_url(channel)]
     assert "bar=2.0=0" in data["dependencies"]
     assert "libfoo=1.10=0" in data["dependencies"]
     assert len(data["dependencies"]) == len(dists(source))
@@ -132,3 +136,21 @@ async def test_export_unknown_format(manager: EnvManager, envs_dir: Path) -> Non
     await manager.create(CreateRequest(name="u", specs=("libfoo",)), Recorder())
     with pytest.raises(InvalidRequest):
         await manager.export(envs_dir / "u", "zip")  # type: ignore[arg-type]
+
+
+async def test_channel_names_resolve_through_conda_config(
+    mutable_channel: Path, envs_dir: Path
+) -> None:
+    # custom_channels maps a channel name to where it lives, as a mirror setup does.
+    condarc = Path(os.environ["CONDARC"])
+    config = yaml.safe_load(condarc.read_text())
+    config["custom_channels"] = {"mutable-channel": mutable_channel.parent.as_uri()}
+    condarc.write_text(yaml.safe_dump(config))
+    manager = make_manager()
+    req = CreateRequest(name="named", specs=("bar",), channels=("mutable-channel",))
+    await manager.create(req, Recorder())
+    prefix = envs_dir / "named"
+    data = yaml.safe_load((await manager.export(prefix, "yml")).text)
+    assert data["channels"] == ["mutable-channel"]
+    explicit = (await manager.export(prefix, "explicit")).text
+    assert localchannel.channel_url(mutable_channel) + "/noarch/bar-2.0-0.tar.bz2#" in explicit

@@ -21,7 +21,7 @@ from ..errors import BackendError, EnvsError, InvalidRequest, NotFound, ReadOnly
 from . import history
 from .backends.base import Backend
 from .backends.rattler_support import current_platform, read_prefix_records, run_to_completion
-from .condaconfig import resolve_channels
+from .condaconfig import canonical_channel_name, resolve_channels
 from .envfile import (
     parse_environment_yml,
     read_lock,
@@ -309,7 +309,12 @@ class EnvManager:
         stem = _UNSAFE_FILENAME.sub("_", name).strip("._") or "environment"
         if not details.packages:
             raise NotFound(f"{path} holds no conda packages to export.")
-        channels = list(dict.fromkeys(p.channel for p in details.packages if p.channel))
+        config = self.registry.config
+        channels = list(
+            dict.fromkeys(
+                canonical_channel_name(p.channel, config) for p in details.packages if p.channel
+            )
+        )
         if fmt == "yml":
             pins = [f"{p.name}={p.version}={p.build}" for p in details.packages]
             text = write_environment_yml(name, channels, sorted(pins))
