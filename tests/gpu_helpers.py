@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +89,9 @@ def install_env(channel: Path, specs: list[str], prefix: Path) -> Path:
         )
         await rattler.install(records, prefix, show_progress=False)
 
-    # A private loop: asyncio.run would unset the current loop pytest-jupyter's server uses.
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(run())
-    finally:
-        loop.close()
+    # Its own thread and loop: callable from sync and async tests alike.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
     return prefix
 
 

@@ -2,24 +2,19 @@
 
 Stand-in: the GPU inventory is substituted (JUPYTER_ENVS_GPU_INVENTORY); this machine has
 no GPU. Kernels, notebooks, the contents manager and the server are real.
-
-The tests are plain functions that drive pytest-jupyter's loop (``jp_asyncio_loop``): with
-pytest-asyncio 1.x in auto mode an ``async def`` test runs on another loop than the server
-and every request times out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from gpu_helpers import GPUS, UUIDS, install_env, write_inventory, write_notebook
@@ -36,8 +31,6 @@ from jupyter_envs.gpu.overview import owner_kernel
 from jupyter_envs.gpu.prefs import GpuChoice, env_prefs_path, get_env_choice, set_env_choice
 
 Fetch = Callable[..., Awaitable[HTTPResponse]]
-Call = Callable[..., HTTPResponse]
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -49,24 +42,14 @@ def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def run(jp_asyncio_loop: asyncio.AbstractEventLoop) -> Callable[[Awaitable[T]], T]:
-    """Run a coroutine on the server's loop."""
-    return jp_asyncio_loop.run_until_complete
-
-
-@pytest.fixture
-def fetch(jp_serverapp: Any, jp_base_url: str, jp_fetch: Call, inventory: Path, run: Any) -> Call:
-    """jp_fetch (made synchronous) on a server with the GPU routes under jupyter-envs/."""
+def fetch(jp_serverapp: Any, jp_base_url: str, jp_fetch: Fetch, inventory: Path) -> Fetch:
+    """jp_fetch on a server with the GPU routes under jupyter-envs/ (as the app adds them)."""
     routes = [
         (url_path_join(jp_base_url, "jupyter-envs", path), handler)
         for path, handler in default_handlers
     ]
     jp_serverapp.web_app.add_handlers(".*$", routes)
-
-    def call(*parts: str, **kwargs: Any) -> HTTPResponse:
-        return run(jp_fetch(*parts, **kwargs))  # type: ignore[no-any-return]
-
-    return call
+    return jp_fetch
 
 
 @pytest.fixture
@@ -76,14 +59,14 @@ def prefix(tmp_path: Path) -> Path:
     return env
 
 
-def _json(fetch: Call, *parts: str, **kwargs: Any) -> Any:
-    response = fetch("jupyter-envs", *parts, **kwargs)
+async def _json(fetch: Fetch, *parts: str, **kwargs: Any) -> Any:
+    response = await fetch("jupyter-envs", *parts, **kwargs)
     return json.loads(response.body) if response.body else None
 
 
-def _status(fetch: Call, *parts: str, **kwargs: Any) -> tuple[int, str]:
+async def _status(fetch: Fetch, *parts: str, **kwargs: Any) -> tuple[int, str]:
     with pytest.raises(HTTPClientError) as info:
-        fetch("jupyter-envs", *parts, **kwargs)
+        await fetch("jupyter-envs", *parts, **kwargs)
     assert info.value.response is not None
     return info.value.code, json.loads(info.value.response.body)["message"]
 
@@ -91,24 +74,25 @@ def _status(fetch: Call, *parts: str, **kwargs: Any) -> tuple[int, str]:
 # -- GET gpus -------------------------------------------------------------------------------
 
 
-def test_gpus_lists_the_inventory(fetch: Call) -> None:
-    body = _json(fetch, "gpus")
+async def test_gpus_lists_the_inventory(fetch: Fetch) -> None:
+    body = await _json(fetch, "gpus")
     assert body["cuda_version"] == "12.4"
     assert [g["uuid"] for g in body["gpus"]] == UUIDS
     assert all(g["kernels"] == [] for g in body["gpus"])
 
 
 @pytest.fixture
-def kernel_id(fetch: Call) -> Iterator[str]:
+async def kernel_id(fetch: Fetch) -> AsyncIterator[str]:
     """A real python3 kernel started through the server's REST API."""
-    response = fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
+    body = json.dumps({"name": "python3"})
+    response = await fetch("api", "kernels", method="POST", body=body)
     ident = json.loads(response.body)["id"]
     yield ident
-    fetch("api", "kernels", ident, method="DELETE")
+    await fetch("api", "kernels", ident, method="DELETE")
 
 
-def test_gpus_maps_holders_and_process_memory_to_kernels(
-    fetch: Call, jp_serverapp: Any, inventory: Path, prefix: Path, kernel_id: str, run: Any
+async def test_gpus_maps_holders_and_process_memory_to_kernels(
+    fetch: Fetch, jp_serverapp: Any, inventory: Path, prefix: Path, kernel_id: str
 ) -> None:
     pid = jp_serverapp.kernel_manager.get_kernel(kernel_id).provisioner.pid
     assert isinstance(pid, int)
@@ -117,12 +101,12 @@ def test_gpus_maps_holders_and_process_memory_to_kernels(
     write_inventory(inventory, gpus)
     # A kernel of another server holds GPU 1 (auto), its process alive: this test's own pid.
     set_env_choice(prefix, GpuChoice("auto", count=1))
-    assert run(grant_gpus("elsewhere", prefix, None)).devices == (UUIDS[1],)
+    assert (await grant_gpus("elsewhere", prefix, None)).devices == (UUIDS[1],)
     note_kernel_pid("elsewhere", os.getpid())
     gpus[1]["processes"] = {str(os.getpid()): 7}
     write_inventory(inventory, gpus)
 
-    body = _json(fetch, "gpus")
+    body = await _json(fetch, "gpus")
     by_index = {g["index"]: g for g in body["gpus"]}
     assert by_index[1]["kernels"] == [
         {"kernel_id": "elsewhere", "exclusive": True, "memory": 7, "this_server": False}
@@ -150,9 +134,9 @@ def test_owner_kernel_follows_the_parent_chain() -> None:
 # -- environments/{id}/gpu -------------------------------------------------------------------
 
 
-def test_env_choice_round_trip(fetch: Call, prefix: Path) -> None:
+async def test_env_choice_round_trip(fetch: Fetch, prefix: Path) -> None:
     ident = env_id(prefix)
-    body = _json(fetch, "environments", ident, "gpu")
+    body = await _json(fetch, "environments", ident, "gpu")
     assert body == {
         "id": ident,
         "prefix": str(prefix),
@@ -161,14 +145,14 @@ def test_env_choice_round_trip(fetch: Call, prefix: Path) -> None:
         "cuda_compat": None,
     }
     choice = {"mode": "auto", "count": 2}
-    body = _json(fetch, "environments", ident, "gpu", method="PUT", body=json.dumps(choice))
+    body = await _json(fetch, "environments", ident, "gpu", method="PUT", body=json.dumps(choice))
     assert body["choice"] == body["effective"] == choice
     assert get_env_choice(prefix) == GpuChoice("auto", count=2)
     assert json.loads(env_prefs_path().read_text())[str(prefix)] == choice
     devices = {"mode": "devices", "devices": [UUIDS[3], 0]}
-    body = _json(fetch, "environments", ident, "gpu", method="PUT", body=json.dumps(devices))
+    body = await _json(fetch, "environments", ident, "gpu", method="PUT", body=json.dumps(devices))
     assert body["choice"] == {"mode": "devices", "devices": [UUIDS[3], "0"]}
-    response = fetch("jupyter-envs", "environments", ident, "gpu", method="DELETE")
+    response = await fetch("jupyter-envs", "environments", ident, "gpu", method="DELETE")
     assert response.code == 204
     assert get_env_choice(prefix) is None
 
@@ -186,9 +170,11 @@ def test_env_choice_round_trip(fetch: Call, prefix: Path) -> None:
         pytest.param("{", "not JSON", id="not-json"),
     ],
 )
-def test_env_choice_invalid_is_400(fetch: Call, prefix: Path, body: Any, message: str) -> None:
+async def test_env_choice_invalid_is_400(
+    fetch: Fetch, prefix: Path, body: Any, message: str
+) -> None:
     raw = body if isinstance(body, str) else json.dumps(body)
-    code, text = _status(fetch, "environments", env_id(prefix), "gpu", method="PUT", body=raw)
+    code, text = await _status(fetch, "environments", env_id(prefix), "gpu", method="PUT", body=raw)
     assert code == 400
     assert message in text
     assert get_env_choice(prefix) is None
@@ -201,32 +187,32 @@ def test_env_choice_invalid_is_400(fetch: Call, prefix: Path, body: Any, message
         pytest.param("bm90LWFic29sdXRl", id="not-absolute"),
     ],
 )
-def test_env_choice_unknown_env_is_404(fetch: Call, ident: str) -> None:
-    code, _ = _status(fetch, "environments", ident, "gpu")
+async def test_env_choice_unknown_env_is_404(fetch: Fetch, ident: str) -> None:
+    code, _ = await _status(fetch, "environments", ident, "gpu")
     assert code == 404
 
 
-def test_env_details_say_when_cuda_is_too_new(
-    fetch: Call, channel: Path, tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch
+async def test_env_details_say_when_cuda_is_too_new(
+    fetch: Fetch, channel: Path, tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "12.4")
     cuda_env = install_env(channel, ["torchlet"], tmp_path / "cuda-env")
     write_inventory(inventory, cuda_version="11.8")
-    body = _json(fetch, "environments", env_id(cuda_env), "gpu")
+    body = await _json(fetch, "environments", env_id(cuda_env), "gpu")
     assert body["cuda_compat"].startswith("This environment needs CUDA 12.4 (cuda-version 12.4)")
 
 
 # -- notebooks/gpu ---------------------------------------------------------------------------
 
 
-def test_notebook_choice_round_trip(fetch: Call, jp_root_dir: Path, prefix: Path, run: Any) -> None:
+async def test_notebook_choice_round_trip(fetch: Fetch, jp_root_dir: Path, prefix: Path) -> None:
     notebook = write_notebook(jp_root_dir / "work" / "a.ipynb")
     query = {"params": {"path": "work/a.ipynb"}}
-    assert _json(fetch, "notebooks", "gpu", **query) == {
+    assert await _json(fetch, "notebooks", "gpu", **query) == {
         "path": "work/a.ipynb",
         "choice": None,
     }
-    body = _json(
+    body = await _json(
         fetch, "notebooks", "gpu", method="PUT", body=json.dumps({"mode": "none"}), **query
     )
     assert body["choice"] == {"mode": "none"}
@@ -235,24 +221,24 @@ def test_notebook_choice_round_trip(fetch: Call, jp_root_dir: Path, prefix: Path
     assert saved["metadata"]["kernelspec"]["name"] == "python3"  # the rest is kept
     # The provisioner finds it through JPY_SESSION_NAME, and it wins over the env default.
     set_env_choice(prefix, GpuChoice("auto", count=1))
-    grant = run(grant_gpus("k1", prefix, "work/a.ipynb", root_dir=jp_root_dir))
+    grant = await grant_gpus("k1", prefix, "work/a.ipynb", root_dir=jp_root_dir)
     assert (grant.source, grant.env["CUDA_VISIBLE_DEVICES"]) == ("notebook", "")
-    response = fetch("jupyter-envs", "notebooks", "gpu", method="DELETE", **query)
+    response = await fetch("jupyter-envs", "notebooks", "gpu", method="DELETE", **query)
     assert response.code == 204
     assert "jupyter_envs" not in json.loads(notebook.read_text())["metadata"]
-    assert (_json(fetch, "notebooks", "gpu", **query))["choice"] is None
+    assert (await _json(fetch, "notebooks", "gpu", **query))["choice"] is None
 
 
-def test_notebook_errors(fetch: Call, jp_root_dir: Path) -> None:
+async def test_notebook_errors(fetch: Fetch, jp_root_dir: Path) -> None:
     write_notebook(jp_root_dir / "bad.ipynb", {"mode": "auto", "count": "many"})
-    body = _json(fetch, "notebooks", "gpu", params={"path": "bad.ipynb"})
+    body = await _json(fetch, "notebooks", "gpu", params={"path": "bad.ipynb"})
     assert body["choice"] is None
     assert "'count' must be" in body["problem"]
-    code, _ = _status(fetch, "notebooks", "gpu", params={"path": "missing.ipynb"})
+    code, _ = await _status(fetch, "notebooks", "gpu", params={"path": "missing.ipynb"})
     assert code == 404
-    code, _ = _status(fetch, "notebooks", "gpu", params={"path": "notes.txt"})
+    code, _ = await _status(fetch, "notebooks", "gpu", params={"path": "notes.txt"})
     assert code == 400
-    code, text = _status(
+    code, text = await _status(
         fetch,
         "notebooks",
         "gpu",
@@ -263,17 +249,17 @@ def test_notebook_errors(fetch: Call, jp_root_dir: Path) -> None:
     assert (code, text) == (400, "no GPU '9' on this machine (GPUs: 0, 1, 2, 3)")
 
 
-def test_routes_need_authentication(
-    fetch: Call, http_server_client: Any, jp_base_url: str, run: Any
+async def test_routes_need_authentication(
+    fetch: Fetch, http_server_client: Any, jp_base_url: str
 ) -> None:
     for path, _ in default_handlers:
         url = url_path_join(jp_base_url, "jupyter-envs", re.sub(r"\(\?P<\w+>[^)]*\)", "x", path))
-        response = run(http_server_client.fetch(url, raise_error=False))
+        response = await http_server_client.fetch(url, raise_error=False)
         assert response.code == 403, url
 
 
-def test_env_routes_follow_the_registry(
-    jp_serverapp: Any, jp_base_url: str, fetch: Call, prefix: Path, envs_dir: Path
+async def test_env_routes_follow_the_registry(
+    jp_serverapp: Any, jp_base_url: str, fetch: Fetch, prefix: Path, envs_dir: Path
 ) -> None:
     """With the REST layer's services (a real registry), envs outside its dirs are refused."""
     services = SimpleNamespace(manager=SimpleNamespace(registry=EnvRegistry(load_conda_config())))
@@ -282,8 +268,8 @@ def test_env_routes_follow_the_registry(
     jp_serverapp.web_app.add_handlers(".*$", [route])
     inside = envs_dir / "ok"
     (inside / "conda-meta").mkdir(parents=True)
-    response = fetch("jupyter-envs-reg", "environments", env_id(inside), "gpu")
+    response = await fetch("jupyter-envs-reg", "environments", env_id(inside), "gpu")
     assert json.loads(response.body)["prefix"] == str(inside)
     with pytest.raises(HTTPClientError) as info:
-        fetch("jupyter-envs-reg", "environments", env_id(prefix), "gpu")
+        await fetch("jupyter-envs-reg", "environments", env_id(prefix), "gpu")
     assert info.value.code == 403
