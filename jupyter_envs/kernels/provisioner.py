@@ -4,6 +4,11 @@ Kernelspecs made by :mod:`jupyter_envs.kernels.discovery` name it in
 ``metadata.kernel_provisioner`` (``provisioner_name: jupyter-envs-provisioner``); its options
 arrive from that stanza's ``config``. The kernel process is started directly (no ``conda run``,
 no wrapper shell), so interrupt and restart signals reach the kernel itself.
+
+GPU notices (``GpuGrant.messages``: assignment, CUDA compatibility) go to the server log and,
+for ipykernel kernels, to the stderr of the first cell the user runs: output produced while
+the kernel starts reaches no client, so the notice waits for the first execution. When no
+GPU can be granted (``NoFreeGpu``) the fallback kernel shows the reason instead.
 """
 
 from __future__ import annotations
