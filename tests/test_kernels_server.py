@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 import shutil
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -107,4 +108,48 @@ async def test_restart_after_env_deleted_shows_fallback(make_env, jp_fetch, jp_s
     assert result["error"]["evalue"] == fallback.ENV_MISSING.format(prefix=prefix)
     specs = await _kernelspecs(jp_fetch)
     assert "conda-env-gone-py" not in specs
+    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+
+
+@on_server_loop
+async def test_websocket_execute_over_ipc_kernel(make_env, jp_fetch, jp_ws_fetch) -> None:
+    """The browser's path: a websocket to the server, the server to the kernel over IPC."""
+    prefix = await make_env("wsenv")
+    kernel_id = await _start(jp_fetch, "conda-env-wsenv-py")
+    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+    msg_id = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "session": uuid.uuid4().hex,
+            "username": "test",
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "channel": "shell",
+        "content": {"code": "import sys; print(sys.prefix)", "silent": False},
+    }
+    stdout, reply = "", None
+    for _ in range(60):  # the kernel may still be starting: resend until it answers
+        await ws.write_message(json.dumps(request))
+        try:
+            while reply is None:
+                raw = await asyncio.wait_for(ws.read_message(), timeout=2)
+                msg = json.loads(raw)
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    stdout += msg["content"]["text"]
+                elif msg["msg_type"] == "execute_reply":
+                    reply = msg
+        except asyncio.TimeoutError:
+            continue
+        break
+    ws.close()
+    assert reply is not None
+    assert reply["content"]["status"] == "ok"
+    assert str(prefix) in stdout
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
