@@ -64,10 +64,12 @@ export async function requestAPI<T>(
     }
   }
   if (!response.ok) {
+    // JSON errors carry a message; an HTML error page says nothing readable.
+    const plain = typeof data === 'string' && !type.includes('html') && data.length < 500;
     const message =
       (data && typeof data === 'object' && (data.message || data.reason)) ||
-      (typeof data === 'string' && data.trim()) ||
-      `${response.status} ${response.statusText}`;
+      (plain && data.trim()) ||
+      `${response.status} ${response.statusText || 'error'} (${endPoint.split('?')[0]})`;
     throw new ServerConnection.ResponseError(response, message);
   }
   return { data: data as T, response };

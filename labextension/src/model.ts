@@ -330,7 +330,12 @@ export class EnvsModel extends VDomModel {
       this._gpus = (await requestAPI<IGpuOverview>('gpus', {}, this.settings)).data;
       this._error = null;
     } catch (error) {
-      this._gpus = { gpus: [], error: errorMessage(error) };
+      const absent =
+        error instanceof ServerConnection.ResponseError && error.response.status === 404;
+      this._gpus = {
+        gpus: [],
+        error: absent ? 'This server does not report GPUs.' : errorMessage(error)
+      };
     }
     this.stateChanged.emit();
   }

@@ -3,6 +3,7 @@
  */
 import * as React from 'react';
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { ServerConnection } from '@jupyterlab/services';
 
 import { errorMessage } from '../api';
 import { CSS } from '../classes';
@@ -366,9 +367,20 @@ function EnvGpu(props: { ctx: IPanelContext; env: IEnvDetails }): JSX.Element | 
   const { model, trans } = ctx;
   const [info, setInfo] = React.useState<IEnvGpu | null>(null);
   const [error, setError] = React.useState<string | null>(null);
+  const [absent, setAbsent] = React.useState(false);
   React.useEffect(() => {
-    model.envGpu(env.id).then(setInfo, e => setError(errorMessage(e)));
+    model.envGpu(env.id).then(setInfo, e => {
+      // A server without the GPU routes: no GPU section at all.
+      if (e instanceof ServerConnection.ResponseError && e.response.status === 404) {
+        setAbsent(true);
+      } else {
+        setError(errorMessage(e));
+      }
+    });
   }, [env.id]);
+  if (absent) {
+    return null;
+  }
   if (error) {
     return (
       <section className={CSS.section} aria-label={trans.__('GPUs')}>

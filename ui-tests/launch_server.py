@@ -1,0 +1,163 @@
+"""Start a real, isolated JupyterLab with jupyter-envs for the browser tests.
+
+Builds the local conda channel of ``tests/localchannel.py``, keeps HOME, caches, conda
+and Jupyter configuration inside a temporary directory (as ``tests/conftest.py``'s
+``isolated`` fixture does), serves the freshly built labextension from
+``jupyter_envs/labextension``, and runs ``jupyter lab`` on 127.0.0.1 with a free port, a
+token and a non-root ``base_url``. Writes ``{"url", "base_url", "token", "root", ...}`` as
+JSON to the file named by the first argument once the server answers, then waits until it
+is terminated (SIGTERM/SIGINT), stopping the server and removing the directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+import localchannel  # noqa: E402
+
+BASE_URL = "/envs-ui/base/"
+START_TIMEOUT = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(root: Path) -> dict[str, str]:
+    """Channel, conda root, condarc, Jupyter dirs; the environment to run the server in."""
+    channel = localchannel.build_channel(root / "channel")
+    conda_root = root / "conda-root"
+    (conda_root / "envs").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONDA_", "MAMBA_", "_CE_"))}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    env.update(localchannel.isolated_environ(root))
+    condarc = {
+        "channels": [localchannel.channel_url(channel)],
+        "envs_dirs": [str(conda_root / "envs")],
+        "pkgs_dirs": [str(root / "pkgs")],
+    }
+    Path(env["CONDARC"]).write_text(yaml.safe_dump(condarc))
+    env["CONDA_ROOT"] = str(conda_root)
+    # Jupyter paths: isolated, with the freshly built labextension first on JUPYTER_PATH.
+    data = root / "jupyter-data"
+    (data / "labextensions").mkdir(parents=True)
+    built = REPO / "jupyter_envs" / "labextension"
+    if not (built / "package.json").exists():
+        raise SystemExit(f"the labextension is not built: {built} (run `npm run build` in labextension/)")
+    (data / "labextensions" / "jupyter-envs").symlink_to(built)
+    env["JUPYTER_PATH"] = str(data)
+    env["JUPYTER_DATA_DIR"] = str(root / "jupyter-user-data")
+    env["JUPYTER_CONFIG_DIR"] = str(root / "jupyter-config")
+    env["JUPYTER_RUNTIME_DIR"] = str(root / "jupyter-runtime")
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(root / "lab-settings")
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / "lab-workspaces")
+    # No "get notified about Jupyter news?" popup over the screenshots.
+    settings = root / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    # Kernels take the packages of the interpreter that runs the tests (see localchannel).
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"jupyter lab exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (local)
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"jupyter lab did not answer {url} in {START_TIMEOUT:.0f} s")
+
+
+def main() -> None:
+    info_file = Path(sys.argv[1])
+    root = Path(tempfile.mkdtemp(prefix="jupyter-envs-ui-"))
+    env = prepare(root)
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+    port, token = free_port(), secrets.token_hex(16)
+    argv = [
+        sys.executable, "-m", "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        "--allow-root",
+        f"--ServerApp.base_url={BASE_URL}",
+        f"--ServerApp.root_dir={notebooks}",
+        "--ServerApp.kernel_spec_manager_class=jupyter_envs.kernels.discovery.EnvKernelSpecManager",
+        "--LabApp.news_url=None",
+        "--LabServerApp.extra_labextensions_path=[]",
+    ]
+    log = (root / "server.log").open("wb")
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=notebooks)
+
+    def stop(*_: object) -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+        keep = os.environ.get("JUPYTER_ENVS_UI_KEEP")
+        if keep:
+            shutil.copy(root / "server.log", keep)
+        shutil.rmtree(root, ignore_errors=True)
+        info_file.unlink(missing_ok=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    url = f"http://127.0.0.1:{port}{BASE_URL}"
+    try:
+        wait_ready(f"{url}api/status?token={token}", proc)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        print((root / "server.log").read_text()[-4000:], file=sys.stderr)
+        stop()
+    info = {
+        "url": url,
+        "base_url": BASE_URL,
+        "token": token,
+        "root": str(root),
+        "envs_dir": str(root / "conda-root" / "envs"),
+        "notebooks": str(notebooks),
+        "server_log": str(root / "server.log"),
+    }
+    tmp = info_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(info_file)
+    while proc.poll() is None:
+        time.sleep(0.5)
+    stop()
+
+
+if __name__ == "__main__":
+    main()
