@@ -17,10 +17,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 from gpu_helpers import GPUS, UUIDS, install_env, write_inventory, write_notebook
 from jupyter_server.utils import url_path_join
+from tornado import web
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
+import jupyter_envs
 from jupyter_envs.envs.condaconfig import load_conda_config
 from jupyter_envs.envs.model import env_id
 from jupyter_envs.envs.registry import EnvRegistry
@@ -273,3 +276,20 @@ async def test_env_routes_follow_the_registry(
     with pytest.raises(HTTPClientError) as info:
         await fetch("jupyter-envs-reg", "environments", env_id(prefix), "gpu")
     assert info.value.code == 403
+
+
+def test_gpu_routes_are_described_in_the_openapi_spec() -> None:
+    spec = yaml.safe_load((Path(jupyter_envs.__file__).parent / "rest_api.yml").read_text())
+    described = {
+        (method, path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete") and "gpu" in path
+    }
+    routes = set()
+    for path, handler in default_handlers:
+        template = "/jupyter-envs/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", path)
+        for method in ("get", "post", "put", "patch", "delete"):
+            if getattr(handler, method) is not getattr(web.RequestHandler, method):
+                routes.add((method, template))
+    assert routes == described
