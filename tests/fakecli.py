@@ -14,7 +14,8 @@ inherits stdout and stderr); ``ignore_signals``: ignore SIGINT and
 SIGTERM; ``drop_records``: glob patterns of ``<prefix>/conda-meta`` records to delete (a
 transaction cut off half way), then ``sleep_after`` seconds;
 ``flood``: print that many bytes of filler to stdout first (and ``flood_stderr`` to stderr);
-``make_prefix``: create ``<prefix>/conda-meta`` like a real create would.
+``make_prefix``: create ``<prefix>/conda-meta`` like a real create would;
+``copy_records_from``: copy that environment's ``conda-meta/*.json`` into the prefix.
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ def main() -> int:
     prefix = _option(argv, "--prefix", "-p")
     if step.get("make_prefix") and prefix:
         (Path(prefix) / "conda-meta").mkdir(parents=True, exist_ok=True)
+    if step.get("copy_records_from") and prefix:
+        # What a successful install leaves: package records in conda-meta.
+        meta = Path(prefix) / "conda-meta"
+        meta.mkdir(parents=True, exist_ok=True)
+        for record in (Path(step["copy_records_from"]) / "conda-meta").glob("*.json"):
+            shutil.copy(record, meta / record.name)
     if step.get("drop_records") and prefix:
         # A transaction cut off half way: some packages already unlinked.
         for pattern in step["drop_records"]:

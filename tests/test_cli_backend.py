@@ -307,9 +307,15 @@ def _bin(fake: Path, tool: str) -> str:
     return str(fake.parent / "fakebin" / tool)
 
 
-async def test_create_argv_and_plan(fake: Path, tmp_path: Path) -> None:
+async def test_create_argv_and_plan(fake: Path, tmp_path: Path, real_env: Path) -> None:
     fakecli.write_plan(
-        fake, {"create": {"stdout_file": str(DATA / "synthetic-mamba-2-create.json")}}
+        fake,
+        {
+            "create": {
+                "copy_records_from": str(real_env),
+                "stdout_file": str(DATA / "synthetic-mamba-2-create.json"),
+            }
+        },
     )
     backend = MambaBackend(_bin(fake, "mamba"))
     prefix = tmp_path / "envs" / "demo"
@@ -321,7 +327,13 @@ async def test_create_argv_and_plan(fake: Path, tmp_path: Path) -> None:
         "create", f"--prefix={prefix}", "--json", "--yes",
         "--channel=file:///ch", "--override-channels", "--", "bar", "libfoo>=1.9",
     ]  # fmt: skip
-    assert [p.dist for p in plan.install] == ["libfoo-1.10-0"]
+    # The plan of a real create is what landed on disk, not the tool's word.
+    assert [p.dist for p in plan.install] == [
+        "bar-2.0-0",
+        "hello-0.1.0-pyh0_0",
+        "libfoo-1.10-0",
+        f"python-{localchannel.PY_VERSION}-h0_0_cpython",
+    ]
     assert reporter.lines[0].startswith("$ ")
 
 
@@ -459,7 +471,9 @@ async def test_progress_records_reach_the_reporter(fake: Path, tmp_path: Path) -
     final = recorded("synthetic-mamba-2-create.json")
     fakecli.write_plan(fake, {"create": {"stdout": progress + "\0" + final}})
     reporter = Recorder()
-    plan = await CondaBackend(_bin(fake, "conda")).create(tmp_path / "p", ["libfoo"], [], reporter)
+    plan = await CondaBackend(_bin(fake, "conda")).create(
+        tmp_path / "p", ["libfoo"], [], reporter, dry_run=True
+    )
     assert reporter.steps == [("download", 8, 100), ("download", 1, 100), ("download", 21, 100)]
     assert [p.name for p in plan.install] == ["libfoo"]
 
@@ -523,7 +537,7 @@ async def test_output_is_bounded(fake: Path, tmp_path: Path) -> None:
     limit = 64 * 1024
     reporter = Recorder()
     plan = await CondaBackend(_bin(fake, "conda"), max_output=limit).create(
-        tmp_path / "p", ["x"], [], reporter
+        tmp_path / "p", ["x"], [], reporter, dry_run=True
     )
     # The result document comes last, so the kept tail still holds it.
     assert [p.name for p in plan.install] == ["libfoo"]
@@ -694,25 +708,29 @@ async def test_successful_change_is_left_alone(fake: Path, real_env: Path) -> No
         {"remove": {"drop_records": ["hello-*.json"], "stdout": '{"success": true}'}},
     )
     reporter = Recorder()
-    await CondaBackend(_bin(fake, "conda")).change(real_env, "remove", ["hello"], [], reporter)
+    backend = CondaBackend(_bin(fake, "conda"))
+    plan = await backend.change(real_env, "remove", ["hello"], [], reporter)
+    assert [p.name for p in plan.remove] == ["hello"]
+    assert not plan.install
+    assert not plan.change
     assert not any(n.startswith("hello-") for n in _meta(real_env))
     assert not any(line.startswith("Restoring") for line in reporter.lines)
 
 
-async def test_conda_rollback_argv(fake: Path, empty_env: Path) -> None:
+async def test_conda_rollback_argv(fake: Path, real_env: Path) -> None:
     fakecli.write_plan(
-        fake, {"install": {"stdout_file": str(DATA / "synthetic-conda-install-update.json")}}
+        fake, {"install": {"drop_records": ["hello-*.json"], "stdout": '{"success": true}'}}
     )
-    plan = await CondaBackend(_bin(fake, "conda")).rollback(empty_env, 2, Recorder())
+    plan = await CondaBackend(_bin(fake, "conda")).rollback(real_env, 2, Recorder())
     [call] = fakecli.calls(fake)
     assert call["argv"] == [
         "install",
-        f"--prefix={empty_env}",
+        f"--prefix={real_env}",
         "--json",
         "--yes",
         "--revision=2",
     ]
-    assert not plan.empty
+    assert [p.name for p in plan.remove] == ["hello"]
 
 
 @pytest.mark.parametrize("cls", [MambaBackend, MicromambaBackend], ids=["mamba", "micromamba"])

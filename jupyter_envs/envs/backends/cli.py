@@ -3,7 +3,9 @@
 Every call is an argument list (never a shell) with ``--json`` and ``--yes``, runs under a
 timeout with bounded output, and is stopped with its whole process group when cancelled
 (:mod:`.cli_process`). Output and errors are read by :mod:`.cli_parse`; lock files and clones
-reach the tools as ``@EXPLICIT`` lists (:mod:`.cli_lock`).
+reach the tools as ``@EXPLICIT`` lists (:mod:`.cli_lock`). A dry run's Plan is the tool's
+report; a real run's Plan is what changed in ``conda-meta``, and a change that fails or is
+cancelled half way is undone from the package records taken before it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -29,7 +31,7 @@ from .cli_parse import (
     plan_from_result,
 )
 from .cli_process import DEFAULT_KILL_GRACE, DEFAULT_MAX_STDOUT, run_tool
-from .rattler_support import run_to_completion
+from .rattler_support import diff, read_prefix_records, run_to_completion
 
 CliTool = Literal["conda", "mamba", "micromamba"]
 CLI_TOOLS: tuple[CliTool, ...] = ("conda", "mamba", "micromamba")
@@ -110,7 +112,10 @@ class CliBackend(Backend):
         dry_run: bool = False,
     ) -> Plan:
         argv = self.command("create", prefix, channels=channels, specs=specs, dry_run=dry_run)
-        return await self._run_plan(argv, reporter, dry_run=dry_run)
+        if dry_run:
+            return await self._dry_run_plan(argv, reporter)
+        await self._run(argv, reporter)
+        return await self._installed_plan(prefix)
 
     async def change(
         self,
@@ -137,10 +142,10 @@ class CliBackend(Backend):
             specs=specs,
             dry_run=dry_run,
         )
-        run = self._run_plan(argv, reporter, dry_run=dry_run, removing=action == "remove")
+        removing = action == "remove"
         if dry_run:
-            return await run
-        return await self._consistent(prefix, run, reporter)
+            return await self._dry_run_plan(argv, reporter, removing=removing)
+        return await self._consistent(prefix, argv, reporter, removing=removing)
 
     async def create_from_lock(
         self, prefix: Path, lock_text: str, reporter: Reporter, *, dry_run: bool = False
@@ -166,27 +171,22 @@ class CliBackend(Backend):
         if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
             raise InvalidRequest(f"Not a revision number: {revision!r}.")
         argv = self.command("install", prefix, extra=[f"--revision={revision}"])
-        return await self._consistent(
-            prefix, self._run_plan(argv, reporter, dry_run=False), reporter
-        )
+        return await self._consistent(prefix, argv, reporter)
 
     async def export_lock(self, prefix: Path) -> str:
         return await asyncio.to_thread(cli_lock.lock_from_prefix, prefix)
 
     # -- running --------------------------------------------------------------------------
 
-    async def _consistent(self, prefix: Path, run: Awaitable[Plan], reporter: Reporter) -> Plan:
-        """Await a change of the existing ``prefix``; if it fails or is cancelled, put the
-        prefix back to its packages before (the tools roll back on SIGINT themselves; this
-        covers a tool that was killed or failed half way)."""
+    async def _consistent(
+        self, prefix: Path, argv: list[str], reporter: Reporter, *, removing: bool = False
+    ) -> Plan:
+        """Run a change of the existing ``prefix``; the Plan of what changed on disk. If it
+        fails or is cancelled, put the prefix back to its packages before (the tools roll back
+        on SIGINT themselves; this covers a tool that was killed or failed half way)."""
+        before = await asyncio.to_thread(cli_lock.prefix_records, prefix)
         try:
-            before = await asyncio.to_thread(cli_lock.prefix_records, prefix)
-        except BaseException:
-            if asyncio.iscoroutine(run):
-                run.close()
-            raise
-        try:
-            return await run
+            await self._run(argv, reporter, removing=removing)
         except (EnvsError, asyncio.CancelledError) as exc:
             try:
                 await run_to_completion(cli_lock.restore(prefix, before, reporter))
@@ -195,6 +195,12 @@ class CliBackend(Backend):
                 if isinstance(exc, EnvsError):
                     raise BackendError(f"{exc}\n{failure}") from exc
             raise
+        after = await asyncio.to_thread(read_prefix_records, prefix)
+        return diff(before, after)
+
+    async def _installed_plan(self, prefix: Path) -> Plan:
+        """What a finished create put into ``prefix`` (read from disk, not the tool's word)."""
+        return cli_lock.plan_from_records(await asyncio.to_thread(read_prefix_records, prefix))
 
     async def _create_explicit(
         self, prefix: Path, records: Sequence[Any], reporter: Reporter
@@ -204,10 +210,11 @@ class CliBackend(Backend):
             argv = self.command("create", prefix, extra=[f"--file={path}"])
             await self._run(argv, reporter)
 
-    async def _run_plan(
-        self, argv: list[str], reporter: Reporter, *, dry_run: bool, removing: bool = False
+    async def _dry_run_plan(
+        self, argv: list[str], reporter: Reporter, *, removing: bool = False
     ) -> Plan:
-        result = await self._run(argv, reporter, dry_run=dry_run, removing=removing)
+        """The Plan the tool reports for a ``--dry-run``."""
+        result = await self._run(argv, reporter, dry_run=True, removing=removing)
         return plan_from_result(result) if result else Plan()
 
     async def _run(
