@@ -13,7 +13,7 @@ import pytest
 from gpu_helpers import install_env, write_inventory
 
 from jupyter_envs.gpu import cuda_compat, grant_gpus
-from jupyter_envs.gpu.compat import CUDA_MINOR_NEWER, CUDA_TOO_NEW, cuda_needs
+from jupyter_envs.gpu.compat import CUDA_MINOR_NEWER, CUDA_TOO_NEW, _cuda_bound, cuda_needs
 from jupyter_envs.gpu.inventory import INVENTORY_ENV
 from jupyter_envs.gpu.prefs import GpuChoice, set_env_choice
 
@@ -36,6 +36,21 @@ def cuda_env(channel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def _driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cuda: str | None) -> None:
     path = write_inventory(tmp_path / f"inventory-{cuda}.json", cuda_version=cuda)
     monkeypatch.setenv(INVENTORY_ENV, str(path))
+
+
+@pytest.mark.parametrize(
+    ("depend", "bound"),
+    [
+        pytest.param("__cuda >=12", (12, 0), id="major"),
+        pytest.param("__cuda >=11.2,<13", (11, 2), id="range"),
+        pytest.param("__cuda >=12.6|>=13", (12, 6), id="or"),
+        pytest.param("__cuda >=11.8|*", None, id="or-any"),
+        pytest.param("__cuda", None, id="any"),
+        pytest.param("cuda-version >=12", None, id="other-package"),
+    ],
+)
+def test_cuda_bounds(depend: str, bound: tuple[int, int] | None) -> None:
+    assert _cuda_bound(depend) == bound
 
 
 def test_cuda_env_needs_are_read_from_conda_meta(cuda_env: Path) -> None:

@@ -28,7 +28,10 @@ from jupyter_envs.gpu.assign import NO_FREE_GPU, AssignmentStore, state_path
 from jupyter_envs.gpu.inventory import (
     INVENTORY_ENV,
     PROBE_TIMEOUT,
+    STATIC_TTL,
     TIMEOUT_ENV,
+    Inventory,
+    merge_failed_probe,
     parse_inventory,
     probe_timeout,
     read_inventory,
@@ -145,6 +148,18 @@ def test_probe_result_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     second = read_inventory()
     assert second is first
     assert time.perf_counter() - start < 0.01
+
+
+def test_a_failed_probe_keeps_the_gpus_seen_recently(gpus: Path) -> None:
+    seen = read_inventory()  # Stand-in: the substituted inventory plays the last good probe.
+    failed = Inventory(error="the GPU probe took longer than 5 s")
+    kept = merge_failed_probe(seen, 12.0, failed)
+    assert kept.gpus == seen.gpus
+    assert kept.error == "the GPU probe took longer than 5 s; listing the GPUs seen 12 s ago"
+    assert merge_failed_probe(seen, STATIC_TTL, failed) == failed
+    assert merge_failed_probe(None, 0.0, failed) == failed
+    no_gpu_now = Inventory(driver_version="550.54.15", cuda_version="12.4")
+    assert merge_failed_probe(seen, 1.0, no_gpu_now) == no_gpu_now  # no error: really gone
 
 
 # -- the substituted inventory --------------------------------------------------------------

@@ -13,6 +13,7 @@ is the only stand-in for real GPUs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -36,6 +37,9 @@ TTL = 2.0
 """Seconds a GPU inventory is reused (utilization and memory change quickly)."""
 EMPTY_TTL = 60.0
 """Seconds an empty or failed inventory is reused, so GPU-less machines probe rarely."""
+STATIC_TTL = 300.0
+"""Seconds the GPUs last seen stay listed when a later probe fails: a slow or stuck driver
+should not make the GPUs vanish and send ``auto`` kernels to the CPU."""
 _MAX_OUTPUT = 1 << 20
 
 
@@ -162,6 +166,17 @@ def _substitute(path: str) -> Inventory:
     return parse_inventory(data)
 
 
+def merge_failed_probe(last_good: Inventory | None, age: float, fresh: Inventory) -> Inventory:
+    """``fresh``, unless it is a failed probe and GPUs were seen less than ``STATIC_TTL`` ago:
+    then those GPUs (their load as it was then), with ``fresh.error`` saying so."""
+    if fresh.gpus or not fresh.error or last_good is None or not last_good.gpus:
+        return fresh
+    if age >= STATIC_TTL:
+        return fresh
+    note = f"{fresh.error}; listing the GPUs seen {age:.0f} s ago"
+    return dataclasses.replace(last_good, error=note)
+
+
 class _Cache:
     """The last probe result and when it was taken; shared by every caller in the process."""
 
@@ -169,6 +184,8 @@ class _Cache:
         self.lock = threading.Lock()
         self.value: Inventory | None = None
         self.taken = 0.0
+        self.good: Inventory | None = None
+        self.good_taken = 0.0
 
 
 _cache = _Cache()
@@ -193,5 +210,9 @@ def read_inventory(
             if age < (ttl if max_age is None else min(max_age, ttl)):
                 return value
         value = run_probe()
-        _cache.value, _cache.taken = value, time.monotonic()
+        now = time.monotonic()
+        if value.gpus:
+            _cache.good, _cache.good_taken = value, now
+        value = merge_failed_probe(_cache.good, now - _cache.good_taken, value)
+        _cache.value, _cache.taken = value, now
         return value
