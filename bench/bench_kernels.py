@@ -14,7 +14,9 @@ Start-to-ready = ``await km.start_kernel()`` until ``kc.wait_for_ready()`` retur
 alternate between the two so machine load affects both alike; medians are printed, and the
 ratio provisioner / plain (target <= 1.05). Then discovery over ``--envs`` environments
 (hard-linked copies of the first): ``find_kernel_specs()`` cold (a new manager and registry)
-and warm (the same manager again).
+and warm (the same manager again). Also the time spent before the kernel process starts
+(``km.pre_start_kernel()``: activation, GPU grant, connection file), which is where the two
+differ; the rest of start-to-ready is the same interpreter doing the same work.
 """
 
 from __future__ import annotations
@@ -115,6 +117,22 @@ async def bench_start(prefix: Path, runs: int, transport: str) -> tuple[float, f
     return statistics.median(plain_t), statistics.median(ours_t), first
 
 
+async def bench_pre_launch(prefix: Path, runs: int) -> tuple[float, float]:
+    """Median ms of ``km.pre_start_kernel()`` (everything before the process starts)."""
+    from jupyter_envs.kernels.discovery import EnvKernelSpecManager
+
+    ksm = EnvKernelSpecManager()
+    plain_t, ours_t = [], []
+    for _ in range(runs):
+        for kind, out in (("python3", plain_t), ("conda-env-bench-py", ours_t)):
+            km = AsyncKernelManager(kernel_name=kind, kernel_spec_manager=ksm)
+            t0 = time.perf_counter()
+            await km.pre_start_kernel()
+            out.append(time.perf_counter() - t0)
+            await km.cleanup_resources()
+    return statistics.median(plain_t) * 1000, statistics.median(ours_t) * 1000
+
+
 def bench_discovery(root: Path, first: Path, count: int, runs: int) -> tuple[float, float]:
     from jupyter_envs.kernels.discovery import EnvKernelSpecManager
 
@@ -155,6 +173,10 @@ def main() -> None:
         print(f"  EnvProvisioner ({args.transport}, activation cached):     {ours * 1000:7.1f} ms")
         print(f"  EnvProvisioner first start (computes activation):   {first * 1000:7.1f} ms")
         print(f"  ratio provisioner / plain: {ours / plain:.3f} (target <= 1.05)")
+
+        pre_plain, pre_ours = asyncio.run(bench_pre_launch(prefix, 50))
+        print("before the kernel process starts (km.pre_start_kernel), median of 50:")
+        print(f"  LocalProvisioner: {pre_plain:6.2f} ms   EnvProvisioner: {pre_ours:6.2f} ms")
 
         cold, warm = bench_discovery(root, prefix, args.envs, 20)
         print(f"kernel discovery, {args.envs} environments, median of 20:")
