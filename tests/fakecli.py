@@ -80,6 +80,7 @@ def main() -> int:
         "argv": argv,
         "file": Path(file_arg).read_text(encoding="utf-8") if file_arg else None,
         "file_mode": oct(Path(file_arg).stat().st_mode & 0o777) if file_arg else None,
+        "dir_mode": oct(Path(file_arg).parent.stat().st_mode & 0o777) if file_arg else None,
     }
     with (state / "argv.jsonl").open("a", encoding="utf-8") as log:
         log.write(json.dumps(entry) + "\n")

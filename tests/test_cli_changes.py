@@ -66,6 +66,7 @@ async def test_export_lock_then_create_from_lock(
     assert call["argv"][:4] == ["create", f"--prefix={tmp_path / 'new'}", "--json", "--yes"]
     assert call["argv"][4].startswith("--file=")
     assert call["file_mode"] == "0o600"
+    assert call["dir_mode"] == "0o700"
     assert not Path(
         call["argv"][4].split("=", 1)[1]
     ).exists()  # the private file is gone afterwards
