@@ -24,6 +24,7 @@ from jupyter_envs.gpu import (
     note_kernel_pid,
     release_gpus,
 )
+from jupyter_envs.gpu import inventory as inventory_module
 from jupyter_envs.gpu.assign import NO_FREE_GPU, AssignmentStore, state_path
 from jupyter_envs.gpu.inventory import (
     INVENTORY_ENV,
@@ -160,6 +161,18 @@ def test_a_failed_probe_keeps_the_gpus_seen_recently(gpus: Path) -> None:
     assert merge_failed_probe(None, 0.0, failed) == failed
     no_gpu_now = Inventory(driver_version="550.54.15", cuda_version="12.4")
     assert merge_failed_probe(seen, 1.0, no_gpu_now) == no_gpu_now  # no error: really gone
+
+
+def test_static_callers_reuse_the_probe_but_not_a_stale_empty_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(INVENTORY_ENV, raising=False)
+    first = read_inventory(max_age=0)
+    assert read_inventory(max_age=STATIC_TTL) is first
+    monkeypatch.setattr(inventory_module._cache, "taken", first_taken := time.monotonic() - 61)
+    again = read_inventory(max_age=STATIC_TTL)  # an empty result lives EMPTY_TTL at most
+    assert again is not first
+    assert inventory_module._cache.taken > first_taken
 
 
 # -- the substituted inventory --------------------------------------------------------------

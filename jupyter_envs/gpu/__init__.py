@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import NoFreeGpu
 from .assign import AssignmentStore
 from .compat import cuda_compat
-from .inventory import Gpu, Inventory, read_inventory
+from .inventory import STATIC_TTL, Gpu, Inventory, read_inventory
 from .prefs import GpuChoice, resolve_choice
 
 __all__ = [
@@ -84,7 +84,9 @@ def _grant(
     environ: Mapping[str, str],
 ) -> GpuGrant:
     choice, source, messages = resolve_choice(prefix, notebook_path, root_dir)
-    inventory = read_inventory()
+    # Only "auto" ranks GPUs by load; the other modes need static facts (UUIDs), so a kernel
+    # start does not pay for a probe every few seconds.
+    inventory = read_inventory(max_age=None if choice.mode == "auto" else STATIC_TTL)
     pool = server_pool(inventory, environ)
     store = AssignmentStore()
     env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}

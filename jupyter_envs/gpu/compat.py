@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .inventory import Inventory, read_inventory
+from .inventory import STATIC_TTL, Inventory, read_inventory
 
 CUDA_PACKAGES = ("cuda-version", "cudatoolkit", "cuda-cudart")
 
@@ -134,4 +134,6 @@ def cuda_compat(prefix: Path, inventory: Inventory | None = None) -> str | None:
     needs = cuda_needs(Path(prefix))
     if not needs:
         return None
-    return compat_message(needs, inventory if inventory is not None else read_inventory())
+    if inventory is None:
+        inventory = read_inventory(max_age=STATIC_TTL)  # the driver's facts only
+    return compat_message(needs, inventory)

@@ -194,7 +194,10 @@ _cache = _Cache()
 def read_inventory(
     *, max_age: float | None = None, environ: Mapping[str, str] | None = None
 ) -> Inventory:
-    """This machine's GPUs; a probe result at most ``max_age`` seconds old (default :data:`TTL`).
+    """This machine's GPUs; a probe result at most ``max_age`` seconds old.
+
+    ``max_age`` defaults to :data:`TTL` (:data:`EMPTY_TTL` for an empty inventory); callers
+    that need only static facts (UUIDs, driver, CUDA version) pass a longer one.
 
     Blocking (it may start the probe process): call it through ``asyncio.to_thread`` from
     the event loop. Honours ``JUPYTER_ENVS_GPU_INVENTORY`` (see the module docstring).
@@ -207,7 +210,8 @@ def read_inventory(
         if value is not None:
             ttl = TTL if value.gpus else EMPTY_TTL
             age = time.monotonic() - _cache.taken
-            if age < (ttl if max_age is None else min(max_age, ttl)):
+            limit = ttl if max_age is None else max_age if value.gpus else min(max_age, ttl)
+            if age < limit:
                 return value
         value = run_probe()
         now = time.monotonic()
