@@ -83,7 +83,7 @@ async def main(runs: int, root: Path) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     capped = CondaBackend(tool, max_output=1 << 20)
-    plan = await capped.create(root / "p", ["x"], [], NullReporter())
+    plan = await capped.create(root / "p", ["x"], [], NullReporter(), dry_run=True)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert [p.name for p in plan.install] == ["libfoo"]
     print(
