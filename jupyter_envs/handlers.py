@@ -29,6 +29,7 @@ from .envs.model import to_json
 from .envs.search import PackageSearch
 from .envs.tasks import Runner, Task, TaskManager
 from .errors import Conflict, EnvsError, NotFound, ReadOnly, http_status
+from .gpu.handlers import default_handlers as gpu_handlers
 
 AUTH_RESOURCE = "jupyter_envs"
 READ_ONLY_MESSAGE = (
@@ -82,6 +83,7 @@ class EnvsHandler(APIHandler):  # type: ignore[misc]
         return Path(info.prefix)
 
     def no_task_on(self, prefix: Path) -> None:
+        """Conflict when a task is queued or running on ``prefix`` (two creates of one target)."""
         for task in self.tasks.list():
             if not task.is_finished and task.prefix == prefix:
                 raise Conflict(BUSY_MESSAGE.format(prefix=prefix, tid=task.id))
@@ -170,7 +172,6 @@ class EnvironmentHandler(EnvsHandler):
         self.check_writable()
         prefix = await self.known_env(env_id)
         await asyncio.to_thread(self.manager.registry.check_mutable, prefix)
-        self.no_task_on(prefix)
         self.submit("delete", prefix, lambda reporter: self.manager.delete(prefix, reporter))
 
 
@@ -231,7 +232,6 @@ class RollbackHandler(EnvsHandler):
         await asyncio.to_thread(self.manager.registry.check_mutable, prefix)
         if number not in {r.number for r in await self.manager.revisions(prefix)}:
             raise NotFound(f"Environment {prefix} has no revision {number}.")
-        self.no_task_on(prefix)
         self.submit(
             "rollback", prefix, lambda reporter: self.manager.rollback(prefix, number, reporter)
         )
@@ -371,7 +371,5 @@ default_handlers: list[tuple[str, type]] = [
 
 def url_table(services: Services) -> list[tuple[str, type, dict[str, Any]]]:
     """Every route with its handler and ``initialize`` arguments (GPU routes included)."""
-    table: list[tuple[str, type, dict[str, Any]]] = [
-        (path, handler, {"services": services}) for path, handler in default_handlers
-    ]
-    return table
+    gpu = [(url_path_join("jupyter-envs", path), handler) for path, handler in gpu_handlers]
+    return [(path, handler, {"services": services}) for path, handler in default_handlers + gpu]

@@ -1,0 +1,241 @@
+"""Tasks through a real server: log offsets, a WebSocket client that reconnects, cancel in
+the middle of a create, changes to one environment in order, reads never blocked.
+
+Slow operations come from a real conda channel served over HTTP on 127.0.0.1 by a small
+server started here, which holds package downloads until the test lets them go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import localchannel
+import pytest
+from resthelp import Fetch, call, eid, follow
+
+TIMEOUT = 60
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_envs": True}}}
+
+
+class SlowChannel:
+    """A conda channel over HTTP whose package downloads wait for :attr:`gate`."""
+
+    def __init__(self, root: Path, names: list[str]) -> None:
+        self.root = root
+        self.names = names
+        self.gate = threading.Event()
+        self.delay = 0.0
+        self.downloads: list[str] = []
+        channel = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.endswith((".tar.bz2", ".conda")):
+                    channel.downloads.append(self.path)
+                    channel.gate.wait(TIMEOUT)
+                    time.sleep(channel.delay)
+                super().do_GET()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def close(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slow_channel(tmp_path: Path) -> Iterator[SlowChannel]:
+    """Five packages with names no other test uses (so the package cache never has them)."""
+    tag = uuid.uuid4().hex[:8]
+    names = [f"slow{i}-{tag}" for i in range(5)]
+    pkgs = [
+        localchannel.Pkg(name, "1.0", files={f"share/{name}/data": b"x" * 2000}) for name in names
+    ]
+    root = localchannel.build_channel(tmp_path / "slow-channel", pkgs)
+    channel = SlowChannel(root, names)
+    yield channel
+    channel.close()
+
+
+async def _until(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_cancel_in_the_middle_of_a_create(
+    jp_fetch: Fetch, slow_channel: SlowChannel, envs_dir: Path, tmp_path: Path
+) -> None:
+    body = {"name": "slow", "specs": slow_channel.names, "channels": [slow_channel.url]}
+    status, task, response = await call(jp_fetch, "POST", "environments", body=body)
+    assert status == 202, task
+    await _until(lambda: slow_channel.downloads, "the first download")
+    status, running, _ = await call(jp_fetch, "GET", "tasks", task["id"])
+    assert running["state"] == "running"
+    status, cancelling, _ = await call(jp_fetch, "DELETE", "tasks", task["id"])
+    assert status == 202
+    assert cancelling["id"] == task["id"]
+    done = await follow(jp_fetch, response)
+    assert done["state"] == "cancelled", done
+    # Let the held downloads go: nothing may be written after the cancel.
+    slow_channel.gate.set()
+    await asyncio.sleep(1.0)
+    assert list(envs_dir.iterdir()) == []
+    registered = tmp_path / "home" / ".conda" / "environments.txt"
+    assert not registered.exists() or "slow" not in registered.read_text()
+    status, _, _ = await call(jp_fetch, "DELETE", "tasks", task["id"])
+    assert status == 409  # already finished
+
+
+async def test_log_offsets(jp_fetch: Fetch, envs_dir: Path) -> None:
+    _, _, response = await call(
+        jp_fetch, "POST", "environments", body={"name": "logs", "specs": ["bar"]}
+    )
+    done = await follow(jp_fetch, response)
+    assert done["state"] == "succeeded", done
+    tid = done["id"]
+    _, full, _ = await call(jp_fetch, "GET", "tasks", tid, "log")
+    lines = full["lines"]
+    assert len(lines) >= 2
+    assert (full["offset"], full["next"], full["truncated"]) == (0, len(lines), False)
+    assert full["next"] == done["log_length"]
+    _, rest, _ = await call(jp_fetch, "GET", "tasks", tid, "log", params={"offset": "1"})
+    assert rest["lines"] == lines[1:]
+    _, one, _ = await call(
+        jp_fetch, "GET", "tasks", tid, "log", params={"offset": "1", "limit": "1"}
+    )
+    assert (one["lines"], one["next"]) == (lines[1:2], 2)
+    _, past, _ = await call(jp_fetch, "GET", "tasks", tid, "log", params={"offset": "999"})
+    assert (past["lines"], past["next"]) == ([], len(lines))
+
+
+async def _read_stream(ws: Any) -> list[dict[str, Any]]:
+    messages = []
+    while True:
+        raw = await asyncio.wait_for(ws.read_message(), TIMEOUT)
+        if raw is None:
+            ws.close()
+            return messages
+        messages.append(json.loads(raw))
+
+
+async def test_websocket_reconnect_loses_no_line(
+    jp_fetch: Fetch, jp_ws_fetch: Any, slow_channel: SlowChannel, envs_dir: Path
+) -> None:
+    slow_channel.delay = 0.2
+    slow_channel.gate.set()
+    body = {"name": "streamed", "specs": slow_channel.names, "channels": [slow_channel.url]}
+    _, task, response = await call(jp_fetch, "POST", "environments", body=body)
+    tid = task["id"]
+
+    # First client: reads one message, then drops the connection.
+    ws = await jp_ws_fetch("jupyter-envs", "tasks", tid, "stream", params={"offset": "0"})
+    first = json.loads(await asyncio.wait_for(ws.read_message(), TIMEOUT))
+    ws.close()
+    seen: list[str] = []
+    offset = 0
+    if first["type"] == "log":
+        assert first["offset"] == 0
+        seen += first["lines"]
+        offset = first["next"]
+
+    # It comes back with its offset and reads to the end.
+    ws = await jp_ws_fetch("jupyter-envs", "tasks", tid, "stream", params={"offset": str(offset)})
+    messages = await _read_stream(ws)
+    assert messages[-1]["type"] == "end"
+    assert messages[-1]["task"]["state"] == "succeeded"
+    for message in messages[:-1]:
+        assert message["offset"] == offset  # contiguous: no gap, no repeat
+        seen += message["lines"]
+        offset = message["next"]
+
+    _, full, _ = await call(jp_fetch, "GET", "tasks", tid, "log")
+    assert seen == full["lines"]
+    assert len(seen) >= len(slow_channel.names)
+    await follow(jp_fetch, response)
+
+    # A finished task streams its whole log, then ends; from its end, just the end.
+    ws = await jp_ws_fetch("jupyter-envs", "tasks", tid, "stream")
+    replay = await _read_stream(ws)
+    assert [line for m in replay[:-1] for line in m["lines"]] == full["lines"]
+    ws = await jp_ws_fetch("jupyter-envs", "tasks", tid, "stream", params={"offset": str(offset)})
+    assert [m["type"] for m in await _read_stream(ws)] == ["end"]
+
+
+async def test_changes_to_one_env_run_one_after_another(
+    jp_fetch: Fetch, make_env: Any
+) -> None:
+    prefix = await make_env("serial", ("libfoo=1.9",))
+    ident = eid(prefix)
+    first = call(
+        jp_fetch, "POST", "environments", ident, "packages",
+        body={"action": "install", "specs": ["bar=2.0"]},
+    )
+    second = call(
+        jp_fetch, "POST", "environments", ident, "packages",
+        body={"action": "install", "specs": ["envvars"]},
+    )
+    (s1, t1, r1), (s2, t2, r2) = await asyncio.gather(first, second)
+    assert (s1, s2) == (202, 202), (t1, t2)
+    one, two = await follow(jp_fetch, r1), await follow(jp_fetch, r2)
+    assert one["state"] == two["state"] == "succeeded", (one, two)
+    ordered = sorted([one, two], key=lambda t: t["started"])
+    assert ordered[1]["started"] >= ordered[0]["finished"]
+    # Both changes are there: neither worked from a stale view of the other.
+    assert (prefix / "share" / "bar" / "2.0").exists()
+    assert (prefix / "etc" / "conda" / "activate.d" / "envvars.sh").exists()
+    assert (prefix / "share" / "libfoo" / "VERSION").read_text() == "1.10\n"
+
+
+async def test_reads_answer_during_a_running_change(
+    jp_fetch: Fetch, make_env: Any, slow_channel: SlowChannel
+) -> None:
+    prefix = await make_env("busy", ("libfoo",))
+    ident = eid(prefix)
+    _, task, response = await call(
+        jp_fetch, "POST", "environments", ident, "packages",
+        body={"action": "install", "specs": slow_channel.names[:1],
+              "channels": [slow_channel.url]},
+    )
+    await _until(lambda: slow_channel.downloads, "the download")
+    for path in (
+        ("environments",),
+        ("environments", ident),
+        ("environments", ident, "revisions"),
+        ("tasks", task["id"]),
+    ):
+        start = time.monotonic()
+        status, _, _ = await call(jp_fetch, "GET", *path)
+        assert status == 200, path
+        assert time.monotonic() - start < 5, path
+    _, running, _ = await call(jp_fetch, "GET", "tasks", task["id"])
+    assert running["state"] == "running"
+    slow_channel.gate.set()
+    done = await follow(jp_fetch, response)
+    assert done["state"] == "succeeded", done
+    assert (prefix / "share" / slow_channel.names[0] / "data").exists()
