@@ -61,7 +61,9 @@ def prepare(root: Path) -> dict[str, str]:
     (data / "labextensions").mkdir(parents=True)
     built = REPO / "jupyter_envs" / "labextension"
     if not (built / "package.json").exists():
-        raise SystemExit(f"the labextension is not built: {built} (run `npm run build` in labextension/)")
+        raise SystemExit(
+            f"the labextension is not built: {built} (run `npm run build` in labextension/)"
+        )
     (data / "labextensions" / "jupyter-envs").symlink_to(built)
     env["JUPYTER_PATH"] = str(data)
     env["JUPYTER_DATA_DIR"] = str(root / "jupyter-user-data")
@@ -102,7 +104,9 @@ def main() -> None:
     notebooks.mkdir()
     port, token = free_port(), secrets.token_hex(16)
     argv = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable,
+        "-m",
+        "jupyterlab",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",

@@ -57,10 +57,8 @@ export async function requestAPI<T>(
   if (text.length > 0 && (type.includes('json') || !type)) {
     try {
       data = JSON.parse(text);
-    } catch (error) {
-      if (type.includes('json')) {
-        console.error('jupyter-envs: not JSON:', text.slice(0, 200));
-      }
+    } catch {
+      // Not JSON after all (a file download): keep the text.
     }
   }
   if (!response.ok) {

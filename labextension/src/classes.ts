@@ -45,5 +45,6 @@ export const CSS = {
   meter: 'jp-Envs-meter',
   meterFill: 'jp-Envs-meterFill',
   row: 'jp-Envs-row',
+  check: 'jp-Envs-check',
   details: 'jp-Envs-details'
 } as const;

@@ -174,7 +174,7 @@ export function CreateForm(props: { ctx: IPanelContext }): JSX.Element {
               </span>
             )}
           </label>
-          <label className={CSS.row}>
+          <label className={CSS.check}>
             <input
               type="checkbox"
               name="kernel"

@@ -265,7 +265,6 @@ function Packages(props: { ctx: IPanelContext; env: IEnvDetails }): JSX.Element 
           <tr>
             <th scope="col">{trans.__('Name')}</th>
             <th scope="col">{trans.__('Version')}</th>
-            <th scope="col">{trans.__('Source')}</th>
             {mutable && <th scope="col">{trans.__('Actions')}</th>}
           </tr>
         </thead>
@@ -274,12 +273,13 @@ function Packages(props: { ctx: IPanelContext; env: IEnvDetails }): JSX.Element 
             const asked = p.requested || requested.has(p.name);
             return (
               <tr key={`c-${p.name}`} className={asked ? CSS.requested : ''} data-package={p.name}>
-                <td title={asked ? trans.__('You asked for this package') : trans.__('Pulled in as a dependency')}>
+                <td
+                  title={`${p.name}: ${asked ? trans.__('you asked for this package') : trans.__('pulled in as a dependency')}`}
+                >
                   {p.name}
                   {asked ? ' ★' : ''}
                 </td>
-                <td title={p.build}>{p.version}</td>
-                <td title={p.channel}>{trans.__('conda')}</td>
+                <td title={`${p.version} ${p.build} ${p.channel ?? ''}`}>{p.version}</td>
                 {mutable && (
                   <td>
                     <button
@@ -303,9 +303,10 @@ function Packages(props: { ctx: IPanelContext; env: IEnvDetails }): JSX.Element 
           })}
           {pip.map(p => (
             <tr key={`p-${p.name}`} data-package={p.name}>
-              <td>{p.name}</td>
+              <td title={trans.__('Installed by pip')}>
+                {p.name} <span className={CSS.badge}>{trans.__('pip')}</span>
+              </td>
               <td>{p.version}</td>
-              <td>{trans.__('pip')}</td>
               {mutable && <td />}
             </tr>
           ))}
