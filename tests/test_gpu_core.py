@@ -378,6 +378,28 @@ async def test_exclusive_across_servers_and_dead_server_reclaimed(gpus: Path, pr
     assert state_path().parent == Path(os.environ["JUPYTER_RUNTIME_DIR"])
 
 
+async def test_state_file_damage_and_other_hosts(gpus: Path, prefix: Path) -> None:
+    path = state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json")
+    set_env_choice(prefix, GpuChoice("auto", count=1))
+    assert (await grant_gpus("k1", prefix, None)).devices == (UUIDS[1],)
+    data = json.loads(path.read_text())
+    # An entry from another host sharing this runtime dir: its pids mean nothing here.
+    data["kernels"]["remote"] = {
+        "devices": [UUIDS[2]],
+        "exclusive": True,
+        "server_pid": 999999999,
+        "host": "elsewhere",
+    }
+    path.write_text(json.dumps(data))
+    os.chmod(path, 0o660)
+    # Not reclaimed (its pid is not ours to judge), so GPU 2 stays held: k2 gets GPU 3.
+    assert (await grant_gpus("k2", prefix, None)).devices == (UUIDS[3],)
+    assert {a.kernel_id for a in AssignmentStore().assignments()} == {"k1", "k2", "remote"}
+    assert path.stat().st_mode & 0o777 == 0o660  # a shared file keeps its mode
+
+
 async def test_devices_shared_with_an_auto_kernel_says_so(gpus: Path, prefix: Path) -> None:
     set_env_choice(prefix, GpuChoice("auto", count=1))
     await grant_gpus("k1", prefix, None)

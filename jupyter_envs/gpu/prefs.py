@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,6 +121,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` to ``path`` so readers see the old or the new file, never half of one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        with contextlib.suppress(FileNotFoundError):
+            # Keep the mode of a file shared on purpose (e.g. a group-writable GPU state file).
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         with os.fdopen(fd, "w") as out:
             json.dump(data, out, indent=1, sort_keys=True)
         os.replace(tmp, path)
