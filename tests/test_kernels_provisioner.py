@@ -253,3 +253,20 @@ async def test_unexpected_error_still_reaches_notebook(
     reason = km.provisioner.fallback_reason
     assert reason == f"{fallback.UNKNOWN} (RuntimeError: disk on fire)"
     assert (await run_cell(km, "1"))["error"]["evalue"] == reason
+
+
+async def test_activation_replaces_the_servers_own_conda_env(make_env, tmp_path: Path) -> None:
+    """A server running inside another activated conda env: its bin leaves PATH."""
+    prefix = await make_env("inner")
+    server_env = await make_env("outer", ("python",))
+    base = dict(os.environ)
+    base.update(CONDA_PREFIX=str(server_env), CONDA_SHLVL="1", CONDA_DEFAULT_ENV="outer")
+    base["PATH"] = os.pathsep.join([str(server_env / "bin"), base["PATH"]])
+    activation = await ActivationCache().get(prefix, env_name="inner", base_env=base)
+    env = activation.apply(base)
+    entries = env["PATH"].split(os.pathsep)
+    assert entries[0] == str(prefix / "bin")
+    assert str(server_env / "bin") not in entries
+    assert env["CONDA_PREFIX"] == str(prefix)
+    assert env["CONDA_DEFAULT_ENV"] == "inner"
+    assert activation.apply(env) == env  # applying twice (a restart) changes nothing
