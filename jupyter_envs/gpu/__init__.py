@@ -11,6 +11,15 @@ that inside the kernel device 0, 1, ... follow the order NVML indexes use (the o
 ``GET jupyter-envs/gpus``).
 
 If the server itself runs with ``CUDA_VISIBLE_DEVICES``, only those GPUs are handed out.
+
+Environment variables (read by the server process):
+
+- ``JUPYTER_ENVS_GPU_INVENTORY``: path of a JSON file that replaces the NVML probe's output
+  (format: :mod:`jupyter_envs.gpu.probe`). For tests and demos only.
+- ``JUPYTER_ENVS_GPU_PROBE_TIMEOUT``: seconds the probe may take (default 5).
+- ``JUPYTER_ENVS_GPU_STATE``: the assignment file (default
+  ``<jupyter runtime dir>/jupyter_envs_gpu.json``); point several users' servers at one
+  shared, group-writable file to make ``auto`` exclusive between users too.
 """
 
 from __future__ import annotations
