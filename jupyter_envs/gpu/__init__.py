@@ -19,7 +19,8 @@ Environment variables (read by the server process):
 - ``JUPYTER_ENVS_GPU_PROBE_TIMEOUT``: seconds the probe may take (default 5).
 - ``JUPYTER_ENVS_GPU_STATE``: the assignment file (default
   ``<jupyter runtime dir>/jupyter_envs_gpu.json``); point several users' servers at one
-  shared, group-writable file to make ``auto`` exclusive between users too.
+  file in a directory they can all write (group-writable, not sticky) to make ``auto``
+  exclusive between users too.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from jupyter_core.paths import jupyter_runtime_dir
 
@@ -96,6 +96,13 @@ class AssignmentStore:
         self.path = path or state_path()
         self.host = socket.gethostname()
 
+    def _open_lock(self) -> IO[str]:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            return open(lock_path, "a")  # closed by the caller's with
+        except PermissionError:
+            return open(lock_path)  # another user's lock file: flock works read-only too
+
     @contextlib.contextmanager
     def _transaction(self, renewing: str | None = None) -> Iterator[dict[str, dict[str, Any]]]:
         """Lock, read, reclaim stale entries, yield them for changes, write back if changed.
@@ -104,7 +111,7 @@ class AssignmentStore:
         kept although its old process is gone.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+        with self._open_lock() as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 entries = self._read()
