@@ -1,13 +1,21 @@
 """Pieces of the py-rattler backend: record conversion, plans, errors, a cancel-safe install.
 
-py-rattler 0.28 on cancel (measured, see ``tests/test_ops_cancel.py``): cancelling the
-asyncio future of ``rattler.install`` raises ``CancelledError`` at once, but the Rust
-transaction keeps linking packages for a while afterwards (a 200-package install went on
-writing ``conda-meta`` records for ~0.5 s after the ``CancelledError``) and may stop half
-way. Cleaning up right after the ``CancelledError`` would race with it. So the install
-runs shielded and, when the caller is cancelled, :func:`install_records` first waits for
-the transaction to finish, and only then lets the ``CancelledError`` through to the
-clean-up code.
+How py-rattler 0.28 behaves on cancel (measured; ``tests/test_ops_create.py`` and
+``tests/test_ops_change.py`` hold the regression tests): cancelling the asyncio future of
+``rattler.install`` raises ``CancelledError`` at once and drops the Rust transaction, but
+link operations already handed to worker threads go on: a 120-200 package install kept
+writing files and ``conda-meta`` records for up to ~0.5 s after the ``CancelledError``,
+then stopped half way. A clean-up started right after the ``CancelledError`` races with
+those writes (``rmtree`` fails, or the prefix is recreated behind it). The same holds
+after a *failed* install. So :func:`install_records` runs the install shielded; when the
+caller is cancelled it
+
+- drops the transaction at once if nothing was linked or unlinked yet (only downloads
+  were running, which stop with it), then waits until ``conda-meta`` is quiet;
+- otherwise lets the transaction finish (linking from the package cache is fast) before
+  the ``CancelledError`` reaches the clean-up code, which then undoes it.
+
+After a failure, :func:`wait_until_settled` gives in-flight writes time to end.
 """
 
 from __future__ import annotations
@@ -127,6 +135,8 @@ class ReporterBridge(rattler.InstallerReporter):
         self._unlink = {record_name(r): record_dist(r) for r in unlinking}
         self._total = 0
         self._done = 0
+        #: Set (from rattler's thread) once the prefix is being written to.
+        self.touched = False
 
     def _post(self, fn: object, *args: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closing
@@ -137,10 +147,12 @@ class ReporterBridge(rattler.InstallerReporter):
         self._post(self._reporter.progress, "install", 0, total_operations)
 
     def on_link_start(self, operation: int, package_name: str) -> int:
+        self.touched = True
         self._post(self._reporter.log, f"link {self._link.get(package_name, package_name)}")
         return operation
 
     def on_unlink_start(self, operation: int, package_name: str) -> int:
+        self.touched = True
         self._post(self._reporter.log, f"unlink {self._unlink.get(package_name, package_name)}")
         return operation
 
@@ -206,7 +218,13 @@ async def install_records(
     try:
         await asyncio.shield(future)
     except asyncio.CancelledError:
-        await _wait_out(future)
+        if not bridge.touched:
+            # Still downloading: dropping the transaction stops the downloads at once.
+            future.cancel()
+            await _wait_out(future)
+            await run_to_completion(wait_until_settled(prefix))
+        else:
+            await _wait_out(future)
         raise
     except Exception as exc:  # rattler's InstallerError, IoError, LinkError, ...
         raise BackendError(f"Installing into {prefix} failed: {exc}") from exc
