@@ -270,3 +270,18 @@ async def test_activation_replaces_the_servers_own_conda_env(make_env, tmp_path:
     assert env["CONDA_PREFIX"] == str(prefix)
     assert env["CONDA_DEFAULT_ENV"] == "inner"
     assert activation.apply(env) == env  # applying twice (a restart) changes nothing
+
+
+async def test_activation_timeout_setting_reaches_shared_cache(make_env, start_kernel) -> None:
+    from traitlets.config import Config
+
+    prefix = await make_env("cfg")
+    (prefix / "etc/conda/activate.d/slow.sh").write_text("sleep 30\n")
+    ActivationCache.clear_instance()
+    config = Config()
+    config.ActivationCache.timeout = 0.5
+    try:
+        km = await start_kernel("conda-env-cfg-py", config=config)
+        assert "took longer than 0.5 s" in (km.provisioner.fallback_reason or "")
+    finally:
+        ActivationCache.clear_instance()

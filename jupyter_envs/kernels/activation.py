@@ -11,8 +11,10 @@ disk (the modification times of ``conda-meta``, ``conda-meta/state`` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -102,6 +104,11 @@ def _diff(
     return Activation(prefix, changed, unset - {"PATH"}, tuple(added), removed, secs)
 
 
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(OSError):  # already gone
+        os.killpg(pid, signal.SIGKILL)
+
+
 def _parse_env0(data: bytes) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in data.split(b"\0"):
@@ -114,7 +121,8 @@ def _parse_env0(data: bytes) -> dict[str, str]:
 class ActivationCache(SingletonConfigurable):
     """Activated environment variables per prefix, computed once and kept until it changes.
 
-    One instance per process (``ActivationCache.instance()``), shared by every kernel.
+    One instance per process (``ActivationCache.instance()``), shared by every kernel;
+    configure it like any Jupyter object (``c.ActivationCache.timeout = 60``).
     """
 
     timeout = Float(
@@ -194,17 +202,18 @@ class ActivationCache(SingletonConfigurable):
             stderr=asyncio.subprocess.PIPE,
             env=base,
             cwd=str(prefix),
+            start_new_session=True,  # its own process group: a timeout kills the scripts too
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
         except asyncio.TimeoutError:
-            proc.kill()
+            _kill_group(proc.pid)
             await proc.wait()
             raise BackendError(
                 f"Activating {prefix} took longer than {self.timeout:g} s (activate.d scripts)."
             ) from None
         except asyncio.CancelledError:
-            proc.kill()
+            _kill_group(proc.pid)
             raise
         if proc.returncode != 0:
             tail = err.decode(errors="replace").strip()[-2000:]

@@ -144,7 +144,9 @@ class EnvProvisioner(LocalProvisioner):  # type: ignore[misc]
             raise EnvsError(fallback.NO_EXECUTABLE.format(executable=argv[0], prefix=prefix))
         name = self.env_name or conda_env_name(prefix)
         try:
-            activation = await ActivationCache.instance().get(prefix, env_name=name)
+            # The first kernel creates the shared cache with the server's configuration.
+            cache = ActivationCache.instance(config=self.config)
+            activation = await cache.get(prefix, env_name=name)
         except EnvsError as exc:
             raise EnvsError(fallback.ACTIVATION_FAILED.format(prefix=prefix, error=exc)) from exc
         env = activation.apply(server_env)
