@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -224,8 +225,10 @@ async def test_activation_timeout(make_env) -> None:
     prefix = await make_env("slow")
     (prefix / "etc/conda/activate.d/slow.sh").write_text("sleep 30\n")
     cache = ActivationCache(timeout=0.5)
+    started = time.perf_counter()
     with pytest.raises(BackendError, match=r"took longer than 0\.5 s"):
         await cache.get(prefix, env_name="slow")
+    assert time.perf_counter() - started < 10  # the script's `sleep` was killed too
 
 
 async def test_missing_relative_program_starts_fallback(make_env, start_kernel) -> None:
