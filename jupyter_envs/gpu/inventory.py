@@ -1,7 +1,7 @@
 """The NVIDIA GPU inventory, read by a probe subprocess and cached.
 
-The server never loads NVML itself: :func:`read_inventory` runs
-``python -m jupyter_envs.gpu.probe`` with a timeout (as conda does for its ``__cuda``
+The server never loads NVML itself: :func:`read_inventory` runs the probe script
+(``jupyter_envs/gpu/probe.py``) with a timeout (as conda does for its ``__cuda``
 virtual package) and caches the answer for a few seconds. A machine without a GPU, a
 driver or ``nvidia-ml-py`` has an empty inventory, not an error.
 
@@ -142,7 +142,9 @@ def probe_timeout(environ: Mapping[str, str] | None = None) -> float:
 def run_probe(timeout: float | None = None) -> Inventory:
     """Run the probe subprocess now (no cache). Failures give an empty inventory with ``error``."""
     timeout = probe_timeout() if timeout is None else timeout
-    command = [sys.executable, "-m", "jupyter_envs.gpu.probe"]
+    # The file, not "-m jupyter_envs.gpu.probe": -m imports the package first (asyncio,
+    # jupyter_core, ...), which doubles the probe's start-up time.
+    command = [sys.executable, str(Path(__file__).with_name("probe.py"))]
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
