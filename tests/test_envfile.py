@@ -29,6 +29,11 @@ def test_parse_full_file() -> None:
     )
 
 
+def test_nodefaults_is_not_a_channel() -> None:
+    parsed = parse_environment_yml("channels: [conda-forge, nodefaults]\ndependencies: [bar]\n")
+    assert parsed.channels == ("conda-forge",)
+
+
 def test_prefix_is_ignored_on_purpose() -> None:
     parsed = parse_environment_yml("name: a\nprefix: /opt/x\ndependencies: [bar]\n")
     assert parsed == EnvFile(name="a", channels=(), specs=("bar",))

@@ -99,9 +99,11 @@ def parse_environment_yml(text: str) -> EnvFile:
         if isinstance(dep, (int, float)) or not isinstance(dep, str):
             raise InvalidRequest(f"Dependency {dep!r} is not a package spec.")
         specs.append(validate_spec(dep))
+    # ``nodefaults`` only tells conda not to add its default channels: never a channel.
+    names = [validate_channel(c) for c in channels]
     return EnvFile(
         name=name,
-        channels=tuple(validate_channel(c) for c in channels),
+        channels=tuple(c for c in names if c != "nodefaults"),
         specs=tuple(specs),
     )
 
