@@ -280,6 +280,12 @@ class RemoteJupyter:
         config_d.mkdir(exist_ok=True)
         for shipped in sorted((REPO_ROOT / "jupyter-config" / "server-config").glob("*.json")):
             shutil.copyfile(shipped, config_d / shipped.name)
+        # ... and what it puts in share/jupyter/labextensions/ (the built panel), if built.
+        built = REPO_ROOT / "jupyter_envs" / "labextension"
+        if (built / "package.json").is_file():
+            labextensions = self.workdir / "jupyter-data" / "labextensions"
+            labextensions.mkdir(parents=True, exist_ok=True)
+            (labextensions / "jupyter-envs").symlink_to(built)
         for section, values in self.extra_config.items():
             config.setdefault(section, {}).update(values)
         (config_dir / "jupyter_server_config.json").write_text(json.dumps(config, indent=1))

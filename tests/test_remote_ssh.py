@@ -8,7 +8,6 @@ Every request below goes through the tunnel, as it would from a laptop.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import shutil
@@ -28,11 +27,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 BASE_URL = "/remote/base/"
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium")
 KERNEL_SPEC_MANAGER = "jupyter_envs.kernels.discovery.EnvKernelSpecManager"
-needs_routes = pytest.mark.skipif(
-    importlib.util.find_spec("jupyter_envs.handlers") is None,
-    reason="jupyter_envs.handlers (the REST routes) is not written yet",
-)
 
 
 class Client:
@@ -303,7 +300,31 @@ async def kernelspec_for(client: Client, prefix: Path, timeout: float = 30) -> s
         await asyncio.sleep(0.5)
 
 
-@needs_routes
+async def lab_dom(client: Client) -> str:
+    """JupyterLab's DOM once its scripts ran, as headless Chromium renders it."""
+    if CHROMIUM is None or not (REPO / "jupyter_envs" / "labextension" / "package.json").is_file():
+        pytest.skip("needs chromium and the built panel (scripts/test provides both)")
+    proc = await asyncio.create_subprocess_exec(
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",  # the tests may run as root
+        "--disable-gpu",
+        f"--user-data-dir={os.environ['HOME']}/chromium",
+        "--virtual-time-budget=30000",
+        "--dump-dom",
+        client.url(f"lab?token={client.token}"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return out.decode(errors="replace")
+
+
 async def test_create_and_kernel_through_tunnel(client: Client, envs_dir: Path) -> None:
     before = await client.json("GET", "jupyter-envs/environments")
     assert all(env["name"] != "remote-demo" for env in before)
@@ -321,6 +342,10 @@ async def test_create_and_kernel_through_tunnel(client: Client, envs_dir: Path) 
     assert (prefix / "conda-meta").is_dir()
     envs = await client.json("GET", "jupyter-envs/environments")
     assert str(prefix) in [env["prefix"] for env in envs]
+
+    dom = await lab_dom(client)
+    assert 'id="jp-Envs-panel"' in dom  # the panel is there, served through the tunnel
+    assert "remote-demo" in dom, "the panel did not list the new environment"
 
     spec = await kernelspec_for(client, prefix)
     kernel = await client.json("POST", "api/kernels", {"name": spec}, expect=201)
@@ -340,7 +365,6 @@ async def eventually(predicate: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-@needs_routes
 class TestDroppedTunnel:
     """The tunnel dies in the middle of a create; the client reconnects and loses no line.
 
