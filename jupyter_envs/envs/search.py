@@ -78,7 +78,9 @@ class PackageSearch:
 
     async def _all_names(self) -> list[str]:
         async with self._lock:
-            if self._names is None or time.monotonic() - self._names[0] > self.ttl:
+            if self._names is None or time.monotonic() - self._names[0] >= self.ttl:
+                if self._names is not None:
+                    self.clear()  # the channels may have changed: read them again
                 try:
                     found = await self._gateway.names(self._sources(), self._platforms)
                 except Exception as exc:  # rattler's own gateway errors
