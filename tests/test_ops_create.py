@@ -123,6 +123,11 @@ async def test_bad_environment_yml_refused(
         pytest.param(CreateRequest(prefix="relative/env", specs=("bar",)), id="relative-prefix"),
         pytest.param(CreateRequest(name="ok", specs=("bar",), channels=("-c x",)), id="bad-chan"),
         pytest.param(CreateRequest(name="ok", lockfile="not: a lock"), id="bad-lock"),
+        pytest.param(CreateRequest(name="ok", specs="bar"), id="specs-str"),  # type: ignore[arg-type]
+        pytest.param(
+            CreateRequest(name="ok", specs=("bar",), channels="file:///x"),  # type: ignore[arg-type]
+            id="channels-str",
+        ),
     ],
 )
 async def test_bad_requests_refused_before_disk(

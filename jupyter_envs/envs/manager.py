@@ -136,6 +136,8 @@ class EnvManager:
                 "Give exactly one of: package specs, an environment.yml, a lock file, "
                 "or an environment to clone."
             )
+        if isinstance(req.channels, str) or isinstance(req.specs, str):
+            raise InvalidRequest("'specs' and 'channels' must be lists of strings.")
         name, specs, channels = req.name, tuple(req.specs), tuple(req.channels)
         if req.environment_yml is not None:
             env_file = parse_environment_yml(req.environment_yml)
