@@ -172,7 +172,7 @@ def client(tunnel: sshharness.Tunnel, remote: sshharness.RemoteJupyter) -> Clien
 
 
 async def test_tunnel_reaches_only_the_remote_server(
-    client: Client, remote: sshharness.RemoteJupyter, tunnel: sshharness.Tunnel
+    client: Client, remote: sshharness.RemoteJupyter, tunnel: sshharness.Tunnel, envs_dir: Path
 ) -> None:
     assert tunnel.local_port != remote.port
     status = await client.json("GET", "api/status")
@@ -180,6 +180,16 @@ async def test_tunnel_reaches_only_the_remote_server(
     # The token protects everything: without it, the API refuses.
     resp = await AsyncHTTPClient().fetch(client.url("api/status"), raise_error=False)
     assert resp.code == 403
+    # ... the jupyter_envs routes included: no listing, and no create.
+    for method, path, body in (
+        ("GET", "jupyter-envs/environments", None),
+        ("POST", "jupyter-envs/environments", '{"name": "sneaky", "specs": ["python"]}'),
+    ):
+        resp = await AsyncHTTPClient().fetch(
+            client.url(path), method=method, body=body, raise_error=False
+        )
+        assert resp.code == 403, (method, path, resp.code)
+    assert not (envs_dir / "sneaky").exists()
     # Only the base_url is served; the root is not the server.
     resp = await AsyncHTTPClient().fetch(
         f"{tunnel.url}/api/status", headers=client.headers, raise_error=False
@@ -343,6 +353,14 @@ async def test_create_and_kernel_through_tunnel(client: Client, envs_dir: Path) 
     envs = await client.json("GET", "jupyter-envs/environments")
     assert str(prefix) in [env["prefix"] for env in envs]
 
+    env_id = next(env["id"] for env in envs if env["prefix"] == str(prefix))
+    resp = await client.fetch("GET", f"jupyter-envs/environments/{env_id}/export?format=yml")
+    assert resp.code == 200
+    assert 'filename="remote-demo-environment.yml"' in resp.headers["Content-Disposition"]
+    exported = yaml.safe_load(resp.body)
+    assert exported["name"] == "remote-demo"
+    assert any(str(dep).startswith("ipykernel") for dep in exported["dependencies"])
+
     dom = await lab_dom(client)
     assert 'id="jp-Envs-panel"' in dom  # the panel is there, served through the tunnel
     assert "remote-demo" in dom, "the panel did not list the new environment"
@@ -451,3 +469,13 @@ class TestDroppedTunnel:
         assert (envs_dir / "dropped" / "conda-meta").is_dir()
         envs = await client.json("GET", "jupyter-envs/environments?refresh=1")
         assert str(envs_dir / "dropped") in [env["prefix"] for env in envs]
+
+
+def test_docs_recipe_matches_the_tested_tunnel(sshd: sshharness.Sshd) -> None:
+    """docs/remote.md tells users the same forward the tests use, bound to localhost."""
+    text = (REPO / "docs" / "remote.md").read_text()
+    assert "ssh -N -L 8888:127.0.0.1:8888 " in text
+    assert "--ServerApp.ip=127.0.0.1" in text
+    argv = sshharness.Tunnel(sshd, remote_port=8888, local_port=8888).argv()
+    assert argv[argv.index("-L") + 1] == "127.0.0.1:8888:127.0.0.1:8888"
+    assert "-N" in argv
