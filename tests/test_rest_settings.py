@@ -245,6 +245,30 @@ async def test_stop_cancels_running_tasks(
     assert task.state == "cancelled"
 
 
+async def test_stop_timeout_bounds_the_wait(jp_serverapp: Any, envs_dir: Path) -> None:
+    app = envs_app(jp_serverapp)
+    app.stop_timeout = 0.2
+    release = asyncio.Event()
+
+    async def stubborn(reporter: Any) -> object:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            await release.wait()  # a clean-up that takes longer than stop_timeout
+            raise
+        return None
+
+    task = app.tasks.submit("create", envs_dir / "stubborn", stubborn)
+    await asyncio.sleep(0)
+    start = asyncio.get_running_loop().time()
+    await app.stop_extension()
+    assert asyncio.get_running_loop().time() - start < 5
+    assert task.state == "running"
+    release.set()
+    await task.wait()
+    assert task.state == "cancelled"
+
+
 async def test_every_route_needs_authentication(
     jp_serverapp: Any, http_server_client: Any, jp_base_url: str
 ) -> None:

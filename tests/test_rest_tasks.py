@@ -97,6 +97,9 @@ async def test_cancel_in_the_middle_of_a_create(
     await _until(lambda: slow_channel.downloads, "the first download")
     status, running, _ = await call(jp_fetch, "GET", "tasks", task["id"])
     assert running["state"] == "running"
+    status, again, _ = await call(jp_fetch, "POST", "environments", body=body)
+    assert status == 409, again  # the same target is being created
+    assert "slow" in again["message"] or task["id"] in again["message"]
     status, cancelling, _ = await call(jp_fetch, "DELETE", "tasks", task["id"])
     assert status == 202
     assert cancelling["id"] == task["id"]
