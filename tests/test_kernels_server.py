@@ -117,39 +117,38 @@ async def test_websocket_execute_over_ipc_kernel(make_env, jp_fetch, jp_ws_fetch
     prefix = await make_env("wsenv")
     kernel_id = await _start(jp_fetch, "conda-env-wsenv-py")
     ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
-    msg_id = uuid.uuid4().hex
-    request = {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "session": uuid.uuid4().hex,
-            "username": "test",
-            "version": "5.3",
-            "date": "",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "channel": "shell",
-        "content": {"code": "import sys; print(sys.prefix)", "silent": False},
-    }
-    stdout, reply = "", None
-    for _ in range(60):  # the kernel may still be starting: resend until it answers
+    session = uuid.uuid4().hex
+
+    async def execute(code: str) -> tuple[str, str | None]:
+        """(stdout, status) of one execution; status None if iopub did not finish it."""
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "msg_type": "execute_request", "session": session}
+        header.update(username="test", version="5.3", date="")
+        request = {"header": header, "parent_header": {}, "metadata": {}, "channel": "shell"}
+        request["content"] = {"code": code, "silent": False}
         await ws.write_message(json.dumps(request))
+        stdout, status = "", None
         try:
-            while reply is None:
-                raw = await asyncio.wait_for(ws.read_message(), timeout=2)
-                msg = json.loads(raw)
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.read_message(), timeout=3))
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
                 if msg["msg_type"] == "stream":
                     stdout += msg["content"]["text"]
                 elif msg["msg_type"] == "execute_reply":
-                    reply = msg
+                    status = msg["content"]["status"]
+                elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    return stdout, status  # iopub's idle comes after the cell's output
         except asyncio.TimeoutError:
-            continue
-        break
+            return stdout, None
+
+    # The kernel may still be starting, and iopub subscribes late: retry until a whole
+    # execution (reply and idle) comes back.
+    for _ in range(30):
+        stdout, status = await execute("import sys; print(sys.prefix)")
+        if status is not None and stdout:
+            break
     ws.close()
-    assert reply is not None
-    assert reply["content"]["status"] == "ok"
-    assert str(prefix) in stdout
+    assert status == "ok"
+    assert stdout == f"{prefix}\n"
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
