@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -105,7 +104,7 @@ class EnvsHandler(APIHandler):  # type: ignore[misc]
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, EnvsError) and not self._finished:
             self.log_exception(type(e), e, e.__traceback__)
-            self.send_error(http_status(e), exc_info=sys.exc_info())
+            self.send_error(http_status(e), exc_info=(type(e), e, e.__traceback__))
             return
         super()._handle_request_exception(e)
 
