@@ -242,3 +242,27 @@ async def test_reads_answer_during_a_running_change(
     done = await follow(jp_fetch, response)
     assert done["state"] == "succeeded", done
     assert (prefix / "share" / slow_channel.names[0] / "data").exists()
+
+
+async def test_cancel_in_the_middle_of_a_change_leaves_the_env_as_it_was(
+    jp_fetch: Fetch, make_env: Any, slow_channel: SlowChannel
+) -> None:
+    prefix = await make_env("steady", ("libfoo=1.9",))
+    before = sorted(p.name for p in (prefix / "conda-meta").glob("*.json"))
+    files = sorted(str(p.relative_to(prefix)) for p in prefix.rglob("*") if p.is_file())
+    _, task, response = await call(
+        jp_fetch, "POST", "environments", eid(prefix), "packages",
+        body={"action": "install", "specs": slow_channel.names, "channels": [slow_channel.url]},
+    )
+    await _until(lambda: slow_channel.downloads, "the download")
+    status, _, _ = await call(jp_fetch, "DELETE", "tasks", task["id"])
+    assert status == 202
+    done = await follow(jp_fetch, response)
+    assert done["state"] == "cancelled", done
+    slow_channel.gate.set()
+    await asyncio.sleep(1.0)
+    assert sorted(p.name for p in (prefix / "conda-meta").glob("*.json")) == before
+    after = sorted(str(p.relative_to(prefix)) for p in prefix.rglob("*") if p.is_file())
+    assert [f for f in after if f not in files and not f.startswith("conda-meta/")] == []
+    status, details, _ = await call(jp_fetch, "GET", "environments", eid(prefix))
+    assert [p["name"] for p in details["packages"]] == ["libfoo"]
