@@ -8,6 +8,7 @@ when its fixture finishes, so a test run leaves nothing behind.
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
 import os
 import secrets
@@ -34,6 +35,19 @@ def openssh_available() -> bool:
     return all(os.access(p, os.X_OK) for p in (SSHD, SSH, SSH_KEYGEN))
 
 
+def external_addresses() -> list[str]:
+    """This machine's own IPv4 addresses outside 127.0.0.0/8 (Linux: from the routing table)."""
+    found: set[str] = set()
+    try:
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+    except OSError:
+        lines = []
+    for previous, line in itertools.pairwise(lines):
+        if "/32 host LOCAL" in line:  # the line before names one of our addresses
+            found.add(previous.split()[-1])
+    return sorted(a for a in found if not a.startswith("127."))
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -41,10 +55,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def port_open(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``host``:``port``."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return True
     except OSError:
         return False
@@ -145,7 +159,11 @@ class Sshd:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_until(lambda: port_open(self.port), timeout, "sshd", self.proc)
+        try:
+            wait_until(lambda: port_open(self.port), timeout, "sshd", self.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}\n{self.log()[-3000:]}") from exc
         return self
 
     def stop(self) -> None:

@@ -172,7 +172,11 @@ def client(tunnel: sshharness.Tunnel, remote: sshharness.RemoteJupyter) -> Clien
 
 
 async def test_tunnel_reaches_only_the_remote_server(
-    client: Client, remote: sshharness.RemoteJupyter, tunnel: sshharness.Tunnel, envs_dir: Path
+    client: Client,
+    remote: sshharness.RemoteJupyter,
+    tunnel: sshharness.Tunnel,
+    sshd: sshharness.Sshd,
+    envs_dir: Path,
 ) -> None:
     assert tunnel.local_port != remote.port
     status = await client.json("GET", "api/status")
@@ -190,6 +194,10 @@ async def test_tunnel_reaches_only_the_remote_server(
         )
         assert resp.code == 403, (method, path, resp.code)
     assert not (envs_dir / "sneaky").exists()
+    # Bound to localhost: neither Jupyter nor sshd answers on the machine's other addresses.
+    for address in sshharness.external_addresses():
+        assert not sshharness.port_open(remote.port, address), address
+        assert not sshharness.port_open(sshd.port, address), address
     # Only the base_url is served; the root is not the server.
     resp = await AsyncHTTPClient().fetch(
         f"{tunnel.url}/api/status", headers=client.headers, raise_error=False
