@@ -205,13 +205,20 @@ async def test_tunnel_reaches_only_the_remote_server(
     assert resp.code == 404
 
 
-async def test_kernel_through_tunnel(client: Client) -> None:
+async def test_kernel_through_tunnel_survives_a_drop(
+    client: Client, tunnel: sshharness.Tunnel
+) -> None:
     specs = await client.json("GET", "api/kernelspecs")
     assert "python3" in specs["kernelspecs"]
     kernel = await client.json("POST", "api/kernels", {"name": "python3"}, expect=201)
     try:
-        out = await execute(client, kernel["id"], "print(6 * 7)")
+        out = await execute(client, kernel["id"], "x = 6 * 7; print(x)")
         assert out.strip() == "42"
+        tunnel.kill()
+        tunnel.open()
+        # The same kernel, with its state, answers through the new tunnel.
+        out = await execute(client, kernel["id"], "print(x + 1)")
+        assert out.strip() == "43"
     finally:
         await client.json("DELETE", f"api/kernels/{kernel['id']}", expect=204)
 
