@@ -9,6 +9,7 @@ from jupyter_envs.envs.envfile import (
     PIP_NOT_SUPPORTED,
     EnvFile,
     parse_environment_yml,
+    parse_explicit,
     read_lock,
     validate_channel,
     write_environment_yml,
@@ -108,3 +109,39 @@ def test_bad_lock_is_refused(text: str) -> None:
 def test_bad_channel(name: str) -> None:
     with pytest.raises(InvalidRequest):
         validate_channel(name)
+
+
+def test_parse_explicit() -> None:
+    text = (
+        "# platform: linux-64\n@EXPLICIT\n"
+        "https://conda.anaconda.org/conda-forge/noarch/tzdata-2024a-h0c530f3_0.conda#"
+        + "a" * 32
+        + "\nfile:///srv/chan/linux-64/python-3.11.7-h0_0.tar.bz2#sha256:"
+        + "b" * 64
+        + "\nhttps://example.org/c/noarch/six-1.16.0-pyh6c4a22f_0.tar.bz2\n"
+    )
+    entries = parse_explicit(text)
+    assert [(e.channel, e.subdir, e.name) for e in entries] == [
+        ("https://conda.anaconda.org/conda-forge", "noarch", "tzdata"),
+        ("file:///srv/chan", "linux-64", "python"),
+        ("https://example.org/c", "noarch", "six"),
+    ]
+    assert entries[0].md5 == "a" * 32
+    assert entries[1].sha256 == "b" * 64
+    assert entries[2].md5 is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("https://x/c/noarch/a-1-0.tar.bz2\n", id="no-marker"),
+        pytest.param("@EXPLICIT\n", id="no-packages"),
+        pytest.param("@EXPLICIT\nhttps://x/c/noarch/a-1-0.zip\n", id="not-archive"),
+        pytest.param("@EXPLICIT\nftp://x/c/noarch/a-1-0.tar.bz2\n", id="scheme"),
+        pytest.param("@EXPLICIT\nhttps://x/c/noarch/a-1.tar.bz2\n", id="bad-filename"),
+        pytest.param("@EXPLICIT\nhttps://x/c/noarch/a-1-0.tar.bz2#xyz\n", id="bad-hash"),
+    ],
+)
+def test_bad_explicit_refused(text: str) -> None:
+    with pytest.raises(InvalidRequest):
+        parse_explicit(text)

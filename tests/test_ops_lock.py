@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import localchannel
@@ -154,3 +155,50 @@ async def test_channel_names_resolve_through_conda_config(
     assert data["channels"] == ["mutable-channel"]
     explicit = (await manager.export(prefix, "explicit")).text
     assert localchannel.channel_url(mutable_channel) + "/noarch/bar-2.0-0.tar.bz2#" in explicit
+
+
+async def test_explicit_file_round_trip(
+    manager: EnvManager, mutable_channel: Path, envs_dir: Path
+) -> None:
+    url = localchannel.channel_url(mutable_channel)
+    req = CreateRequest(name="src", specs=("bar", "hello"), channels=(url,))
+    await manager.create(req, Recorder())
+    source = envs_dir / "src"
+    explicit = (await manager.export(source, "explicit")).text
+    newer = localchannel.Pkg("libfoo", "1.11", files={"share/libfoo/VERSION": b"1.11\n"})
+    await asyncio.to_thread(localchannel.add_packages, mutable_channel, [newer])
+    preview = await manager.preview_create(CreateRequest(name="copy", lockfile=explicit))
+    assert {p.dist for p in preview.install} == dists(source)
+    await manager.create(CreateRequest(name="copy", lockfile=explicit), Recorder())
+    assert dists(envs_dir / "copy") == dists(source)
+    assert (envs_dir / "copy" / "bin" / "hello").exists()
+
+
+def _wrong_md5(text: str) -> str:
+    """A well-formed but wrong md5 on the first package line."""
+    lines = text.splitlines()
+    first = lines.index("@EXPLICIT") + 1
+    lines[first] = lines[first].split("#")[0] + "#" + "0" * 32
+    return "\n".join(lines) + "\n"
+
+
+def _unknown_version(text: str) -> str:
+    return text.replace("bar-2.0-0", "bar-9.9-0")
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        pytest.param(_wrong_md5, InvalidRequest, id="bad-hash"),
+        pytest.param(_unknown_version, NotFound, id="not-indexed"),
+    ],
+)
+async def test_bad_explicit_file_leaves_nothing(
+    manager: EnvManager, envs_dir: Path, change: Callable[[str], str], error: type[Exception]
+) -> None:
+    await manager.create(CreateRequest(name="src", specs=("bar",)), Recorder())
+    text = (await manager.export(envs_dir / "src", "explicit")).text
+    with pytest.raises(error):
+        await manager.create(CreateRequest(name="copy", lockfile=change(text)), Recorder())
+    assert not (envs_dir / "copy").exists()
+    assert str(envs_dir / "copy") not in registered()

@@ -181,6 +181,83 @@ def write_lock_file(records: Sequence[rattler.RepoDataRecord], platform: str, pa
     os.replace(tmp, path)
 
 
+@dataclass(frozen=True)
+class ExplicitEntry:
+    """One package line of an ``@EXPLICIT`` file."""
+
+    url: str
+    channel: str
+    subdir: str
+    name: str
+    md5: str | None = None
+    sha256: str | None = None
+
+
+_HEX = frozenset("0123456789abcdef")
+_ARCHIVES = (".tar.bz2", ".conda")
+
+
+def is_explicit(text: str) -> bool:
+    """Whether ``text`` is conda's ``@EXPLICIT`` list (rather than a rattler lock file)."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line == "@EXPLICIT"
+    return False
+
+
+def _explicit_entry(line: str) -> ExplicitEntry:
+    url, _, digest = line.partition("#")
+    digest = digest.strip().lower()
+    if not url.startswith(("https://", "http://", "file:///")) or not url.endswith(_ARCHIVES):
+        raise InvalidRequest(f"Not a package URL in the explicit file: {line[:200]!r}.")
+    base, subdir, filename = url.rsplit("/", 2)
+    stem = filename[: -len(".tar.bz2")] if filename.endswith(".tar.bz2") else filename[:-6]
+    parts = stem.rsplit("-", 2)
+    if len(parts) != 3 or not all(parts) or "://" not in base:
+        raise InvalidRequest(f"Not a conda package file name: {filename[:200]!r}.")
+    md5 = sha256 = None
+    if digest.startswith("sha256:"):
+        sha256 = digest[len("sha256:") :]
+    elif len(digest) == 64:
+        sha256 = digest
+    elif digest:
+        md5 = digest
+    for value, size in ((md5, 32), (sha256, 64)):
+        if value is not None and (len(value) != size or not set(value) <= _HEX):
+            raise InvalidRequest(f"Bad hash in the explicit file: {line[:200]!r}.")
+    return ExplicitEntry(url, base, subdir, parts[0], md5, sha256)
+
+
+def parse_explicit(text: str) -> list[ExplicitEntry]:
+    """The packages of conda's ``@EXPLICIT`` list (``conda list --explicit [--md5]``)."""
+    _check_size(text, "explicit file")
+    if not is_explicit(text):
+        raise InvalidRequest("An explicit file starts with an '@EXPLICIT' line.")
+    entries = []
+    seen = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line == "@EXPLICIT":
+            seen = True
+            continue
+        if seen:
+            entries.append(_explicit_entry(line))
+    if not entries:
+        raise InvalidRequest("The explicit file lists no packages.")
+    return entries
+
+
+def check_lock_text(text: str, platform: str) -> None:
+    """Raise InvalidRequest unless ``text`` is a usable lock file or explicit list."""
+    if is_explicit(text):
+        parse_explicit(text)
+    else:
+        read_lock(text, platform)
+
+
 def read_lock(text: str, platform: str) -> list[rattler.RepoDataRecord]:
     """The conda packages a rattler lock file pins for ``platform`` (its default environment)."""
     _check_size(text, "lock file")

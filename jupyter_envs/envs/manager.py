@@ -23,8 +23,8 @@ from .backends.base import Backend
 from .backends.rattler_support import current_platform, read_prefix_records, run_to_completion
 from .condaconfig import canonical_channel_name, resolve_channels
 from .envfile import (
+    check_lock_text,
     parse_environment_yml,
-    read_lock,
     validate_channel,
     write_environment_yml,
     write_explicit,
@@ -148,7 +148,7 @@ class EnvManager:
         elif specs:
             specs = tuple(validate_specs(list(specs)))
         if req.lockfile is not None:
-            read_lock(req.lockfile, current_platform())  # raises InvalidRequest
+            check_lock_text(req.lockfile, current_platform())  # raises InvalidRequest
         clone_from = None
         if req.clone_from is not None:
             clone_from = self.registry.check_allowed(Path(req.clone_from))

@@ -19,13 +19,14 @@ from rattler.exceptions import SolverError
 
 from ...errors import BackendError, InvalidRequest, NotFound, SolveError
 from .. import history, snapshots
-from ..envfile import read_lock
+from ..envfile import is_explicit, parse_explicit, read_lock
 from ..model import ChangeAction, Plan, Reporter
 from ..validate import spec_names
 from .base import Backend
 from .rattler_support import (
     current_platform,
     diff,
+    explicit_records,
     install_records,
     package_cache_dir,
     read_prefix_records,
@@ -144,7 +145,10 @@ class RattlerBackend(Backend):
     async def create_from_lock(
         self, prefix: Path, lock_text: str, reporter: Reporter, *, dry_run: bool = False
     ) -> Plan:
-        records = await asyncio.to_thread(read_lock, lock_text, self.platform)
+        if is_explicit(lock_text):
+            records = await explicit_records(await self._gateway(), parse_explicit(lock_text))
+        else:
+            records = await asyncio.to_thread(read_lock, lock_text, self.platform)
         plan = diff([], records)
         if dry_run:
             return plan

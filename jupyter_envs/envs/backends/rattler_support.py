@@ -30,7 +30,8 @@ from typing import TypeVar
 import rattler
 from rattler.exceptions import SolverError
 
-from ...errors import BackendError, SolveError
+from ...errors import BackendError, InvalidRequest, NotFound, SolveError
+from ..envfile import ExplicitEntry
 from ..model import CondaPackage, PackageChange, Plan, Reporter
 
 #: Longest solver explanation passed on to the user.
@@ -250,6 +251,43 @@ async def wait_until_settled(prefix: Path, *, quiet: float = 0.15, limit: float 
         if now == state:
             return
         state = now
+
+
+async def explicit_records(
+    gateway: rattler.Gateway, entries: Sequence[ExplicitEntry]
+) -> list[rattler.RepoDataRecord]:
+    """The index records of the exact files an ``@EXPLICIT`` list names, hashes checked."""
+    groups: dict[tuple[str, str], list[ExplicitEntry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.channel, entry.subdir), []).append(entry)
+    records: list[rattler.RepoDataRecord] = []
+    for (channel, subdir), group in groups.items():
+        try:
+            platform = rattler.Subdir(subdir)
+        except Exception as exc:  # rattler's ParseSubdirError
+            raise InvalidRequest(f"Unknown platform {subdir!r} in the explicit file.") from exc
+        gateway.clear_repodata_cache(channel)
+        try:
+            found = await gateway.query(
+                [channel],
+                [platform],
+                [e.name for e in group],
+                recursive=False,
+                channel_relations="disabled",
+            )
+        except Exception as exc:  # fetching the channel's index failed
+            raise BackendError(f"Could not read the channel {channel}: {exc}") from exc
+        by_url = {str(r.url): r for source in found for r in source}
+        for entry in group:
+            record = by_url.get(entry.url)
+            if record is None:
+                raise NotFound(f"{entry.url} is not in its channel's index.")
+            if (entry.md5 and record.md5 and record.md5.hex() != entry.md5) or (
+                entry.sha256 and record.sha256 and record.sha256.hex() != entry.sha256
+            ):
+                raise InvalidRequest(f"The hash of {entry.url} does not match its channel.")
+            records.append(record)
+    return records
 
 
 def package_cache_dir(base: Path | None) -> Path | None:
