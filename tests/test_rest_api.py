@@ -191,3 +191,27 @@ async def test_package_search(jp_fetch: Fetch) -> None:
     assert [h["name"] for h in hits] == ["libfoo"]
     status, hits, _ = await call(jp_fetch, "GET", "packages", params={"q": "nothing-like-it"})
     assert (status, hits) == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expect"),
+    [
+        pytest.param("yml", "dependencies:", id="yml"),
+        pytest.param("from-history", "dependencies:", id="from-history"),
+        pytest.param("lock", "libfoo", id="lock"),
+        pytest.param("explicit", "@EXPLICIT", id="explicit"),
+    ],
+)
+async def test_export_formats(jp_fetch: Fetch, envs_dir: Path, fmt: str, expect: str) -> None:
+    _, _, response = await call(
+        jp_fetch, "POST", "environments", body={"name": "exp", "specs": ["libfoo"]}
+    )
+    assert (await follow(jp_fetch, response))["state"] == "succeeded"
+    status, text, response = await call(
+        jp_fetch, "GET", "environments", eid(envs_dir / "exp"), "export", params={"format": fmt}
+    )
+    assert status == 200
+    assert expect in text
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="')
+    assert "/" not in disposition

@@ -21,6 +21,7 @@ from typing import Any
 import localchannel
 import pytest
 from resthelp import Fetch, call, eid, follow
+from tornado.httpclient import HTTPClientError
 
 TIMEOUT = 60
 
@@ -266,3 +267,19 @@ async def test_cancel_in_the_middle_of_a_change_leaves_the_env_as_it_was(
     assert [f for f in after if f not in files and not f.startswith("conda-meta/")] == []
     status, details, _ = await call(jp_fetch, "GET", "environments", eid(prefix))
     assert [p["name"] for p in details["packages"]] == ["libfoo"]
+
+
+async def test_bad_offsets_are_400(jp_fetch: Fetch, jp_ws_fetch: Any, envs_dir: Path) -> None:
+    _, task, response = await call(
+        jp_fetch, "POST", "environments", body={"name": "off", "specs": ["libfoo"]}
+    )
+    await follow(jp_fetch, response)
+    for offset in ("-1", "x", "1e3", "99999999999"):
+        status, reply, _ = await call(
+            jp_fetch, "GET", "tasks", task["id"], "log", params={"offset": offset}
+        )
+        assert status == 400, (offset, reply)
+        assert "offset" in reply["message"]
+    with pytest.raises(HTTPClientError) as info:
+        await jp_ws_fetch("jupyter-envs", "tasks", task["id"], "stream", params={"offset": "x"})
+    assert info.value.code == 400
