@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -166,6 +167,40 @@ class Sshd:
             raise RuntimeError(f"{exc}\n{self.log()[-3000:]}") from exc
         return self
 
+    def client_options(self) -> list[str]:
+        """ssh options and destination for this server: its host key pinned, the test key."""
+        return [
+            "-F",
+            "/dev/null",  # no user or system ssh_config
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            str(self.user_key),
+            "-p",
+            str(self.port),
+            f"{self.user}@127.0.0.1",
+        ]
+
+    def run(
+        self, argv: list[str], environ: Mapping[str, str], timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` on the "remote" side in an SSH session, with ``environ`` set there."""
+        assignments = [f"{key}={value}" for key, value in environ.items()]
+        remote = shlex.join(["env", *assignments, *argv])  # ssh hands one string to the shell
+        return subprocess.run(
+            [SSH, *self.client_options(), remote],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def stop(self) -> None:
         """Stop sshd (and with it every session it still serves)."""
         if self.proc is not None:
@@ -190,29 +225,9 @@ class Tunnel:
 
     def argv(self) -> list[str]:
         """The exact ssh command line (what docs/remote.md tells users to run, plus test keys)."""
-        return [
-            SSH,
-            "-N",
-            "-F",
-            "/dev/null",  # no user or system ssh_config
-            "-L",
-            f"127.0.0.1:{self.local_port}:127.0.0.1:{self.remote_port}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={self.sshd.known_hosts}",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ExitOnForwardFailure=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-i",
-            str(self.sshd.user_key),
-            "-p",
-            str(self.sshd.port),
-            f"{self.sshd.user}@127.0.0.1",
-        ]
+        forward = f"127.0.0.1:{self.local_port}:127.0.0.1:{self.remote_port}"
+        options = ["-o", "ExitOnForwardFailure=yes", *self.sshd.client_options()]
+        return [SSH, "-N", "-L", forward, *options]
 
     def open(self, timeout: float = 20.0) -> Tunnel:
         """Start ssh and wait until the local end of the forward accepts connections."""

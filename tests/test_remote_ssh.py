@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -494,3 +495,20 @@ def test_docs_recipe_matches_the_tested_tunnel(sshd: sshharness.Sshd) -> None:
     argv = sshharness.Tunnel(sshd, remote_port=8888, local_port=8888).argv()
     assert argv[argv.index("-L") + 1] == "127.0.0.1:8888:127.0.0.1:8888"
     assert "-N" in argv
+
+
+def test_cli_in_an_ssh_session(sshd: sshharness.Sshd, envs_dir: Path) -> None:
+    """No browser: ``jupyter envs`` in an SSH session works on the same environments."""
+    keep = ("HOME", "CONDARC", "CONDA_ROOT", "CONDA_PKGS_DIRS", "RATTLER_CACHE_DIR")
+    environ = {key: os.environ[key] for key in keep}
+    environ["PYTHONPATH"] = str(REPO)
+    cli = [sys.executable, "-m", "jupyter_envs.cli"]
+
+    made = sshd.run([*cli, "create", "-n", "over-ssh", "python", "hello"], environ)
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert (envs_dir / "over-ssh" / "bin" / "hello").exists()
+    listed = sshd.run([*cli, "list", "--json"], environ)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    prefixes = [env["prefix"] for env in json.loads(listed.stdout)]
+    assert str(envs_dir / "over-ssh") in prefixes
+    assert "Accepted publickey" in sshd.log()
