@@ -20,9 +20,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,6 +37,56 @@ import localchannel  # noqa: E402
 
 BASE_URL = "/envs-ui/base/"
 START_TIMEOUT = 120.0
+#: Seconds the slow channel holds each package download (long operations to watch).
+SLOW_DELAY = 20.0
+SLOW_NAMES = [f"slowpkg{i}" for i in range(3)]
+#: The only stand-in of these tests: this machine has no GPU, so the GPU inventory is
+#: substituted through JUPYTER_ENVS_GPU_INVENTORY (jupyter_envs.gpu.inventory).
+FAKE_GPUS = [
+    {
+        "index": 0,
+        "uuid": "GPU-00000000-aaaa-4000-8000-000000000000",
+        "name": "Fake A100",
+        "memory_total": 80 << 30,
+        "memory_used": 30 << 30,
+        "utilization": 65,
+        "processes": {},
+    },
+    {
+        "index": 1,
+        "uuid": "GPU-11111111-bbbb-4000-8000-000000000001",
+        "name": "Fake A100",
+        "memory_total": 80 << 30,
+        "memory_used": 1 << 30,
+        "utilization": 0,
+        "processes": {},
+    },
+]
+
+
+class _SlowHandler(SimpleHTTPRequestHandler):
+    """Serves a channel directory; package downloads wait SLOW_DELAY seconds."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith((".tar.bz2", ".conda")):
+            time.sleep(SLOW_DELAY)
+        super().do_GET()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def serve_slow_channel(root: Path) -> str:
+    """A channel of SLOW_NAMES over HTTP on 127.0.0.1 whose downloads are slow; its URL."""
+    pkgs = [
+        localchannel.Pkg(name, "1.0", files={f"share/{name}/data": b"x" * 2000})
+        for name in SLOW_NAMES
+    ]
+    localchannel.build_channel(root, pkgs)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_SlowHandler, directory=str(root)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 def free_port() -> int:
@@ -77,6 +131,20 @@ def prepare(root: Path) -> dict[str, str]:
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    inventory = root / "gpu-inventory.json"
+    inventory.write_text(
+        json.dumps(
+            {
+                "driver_version": "550.54.15",
+                "cuda_version": "12.4",
+                "gpus": FAKE_GPUS,
+                "error": None,
+            }
+        )
+    )
+    env["JUPYTER_ENVS_GPU_INVENTORY"] = str(inventory)
+    # The solver sees the CUDA of the substituted GPUs, as conda does with this override.
+    env["CONDA_OVERRIDE_CUDA"] = "12.4"
     # Kernels take the packages of the interpreter that runs the tests (see localchannel).
     env["PYTHONNOUSERSITE"] = "1"
     return env
@@ -102,6 +170,7 @@ def main() -> None:
     env = prepare(root)
     notebooks = root / "notebooks"
     notebooks.mkdir()
+    slow_url = serve_slow_channel(root / "slow-channel")
     port, token = free_port(), secrets.token_hex(16)
     argv = [
         sys.executable,
@@ -154,6 +223,8 @@ def main() -> None:
         "envs_dir": str(root / "conda-root" / "envs"),
         "notebooks": str(notebooks),
         "server_log": str(root / "server.log"),
+        "slow_channel": slow_url,
+        "slow_names": SLOW_NAMES,
     }
     tmp = info_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(info))

@@ -22,7 +22,7 @@ test('create, use, export and delete an environment', async ({ page }) => {
 
   // Create: validation feedback while typing.
   await panel.getByRole('button', { name: 'New', exact: true }).click();
-  const name = panel.getByLabel('Name');
+  const name = panel.getByLabel(/^Name/);
   await name.fill('my env');
   await expect(panel.getByText('The name may not contain spaces.')).toBeVisible();
   await panel.getByLabel(/^Packages/).fill('python --force');

@@ -23,6 +23,7 @@ export function CreateForm(props: { ctx: IPanelContext }): JSX.Element {
   const [specsText, setSpecsText] = React.useState('python');
   const [fileText, setFileText] = React.useState('');
   const [kernel, setKernel] = React.useState(true);
+  const [channelsText, setChannelsText] = React.useState('');
   const [plan, setPlan] = React.useState<IPlan | null>(null);
   const [serverError, setServerError] = React.useState<string | null>(null);
   const [busy, setBusy] = React.useState(false);
@@ -55,6 +56,10 @@ export function CreateForm(props: { ctx: IPanelContext }): JSX.Element {
     const req: ICreateRequest = {};
     if (name) {
       req.name = name;
+    }
+    const channels = channelsText.split(/[\s,]+/).filter(Boolean);
+    if (channels.length) {
+      req.channels = channels;
     }
     if (source === 'specs') {
       req.specs = kernel && !hasKernelSpec(specs) ? [...specs, 'ipykernel'] : specs;
@@ -212,6 +217,15 @@ export function CreateForm(props: { ctx: IPanelContext }): JSX.Element {
           </label>
         </>
       )}
+      <label className={CSS.field}>
+        {trans.__('Channels (optional; names or URLs, highest priority first)')}
+        <input
+          name="channels"
+          value={channelsText}
+          placeholder={(model.config?.channels ?? []).join(' ') || 'conda-forge'}
+          onChange={e => edited(setChannelsText)(e.target.value)}
+        />
+      </label>
       {serverError && (
         <div className={CSS.error} role="alert">
           {serverError}
