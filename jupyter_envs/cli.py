@@ -29,6 +29,15 @@ from .envs.wiring import BACKEND_KINDS, BackendKind, build_manager, check_deleta
 from .errors import EnvsError, InvalidRequest, NotFound
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
+#: EnvsApp settings the command reads from the Jupyter server's config files.
+SHARED_SETTINGS = (
+    "backend",
+    "channels",
+    "extra_envs_dirs",
+    "protected_prefixes",
+    "allow_protected_changes",
+    "read_only",
+)
 DELETE_NEEDS_YES = "Refusing to delete {prefix} without confirmation: pass --yes."
 
 
@@ -225,7 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jupyter envs", description="Manage conda environments (the jupyter-envs core)."
     )
     parser.add_argument(
-        "--backend", choices=BACKEND_KINDS, default="auto", help="engine (default: auto)"
+        "--backend",
+        choices=BACKEND_KINDS,
+        default=None,
+        help="engine (default: EnvsApp.backend of the server's config, else auto)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -272,11 +284,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def server_settings() -> dict[str, Any]:
+    """The ``EnvsApp`` section of the Jupyter server's config files (jupyter_server_config
+    .py / .json on Jupyter's config path), so the command sees the same channels,
+    environment directories and protections as the server."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Application, Config
+
+    merged = Config()
+    found = Application._load_config_files("jupyter_server_config", path=jupyter_config_path())
+    for config, _filename in found:
+        merged.merge(config)
+    section = merged.get("EnvsApp", {})
+    return {key: section[key] for key in SHARED_SETTINGS if key in section}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jupyter-envs`` (``jupyter envs``); returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        manager = build_manager(backend=cast(BackendKind, args.backend))
+        settings = server_settings()
+        manager = build_manager(
+            backend=cast(BackendKind, args.backend or settings.get("backend", "auto")),
+            channels=settings.get("channels", ()),
+            extra_envs_dirs=settings.get("extra_envs_dirs", ()),
+            protected=settings.get("protected_prefixes", ()),
+            allow_protected_changes=bool(settings.get("allow_protected_changes", False)),
+            read_only=bool(settings.get("read_only", False)),
+        )
         return asyncio.run(run_command(args, manager, sys.stdout))
     except EnvsError as exc:
         sys.stderr.write(f"jupyter envs: error: {exc}\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_core.paths import jupyter_config_dir
 
 from jupyter_envs.cli import DELETE_NEEDS_YES, ProgressBar
 
@@ -149,3 +150,27 @@ def test_progress_bar_draws_and_clears() -> None:
     bar.progress("install", 10, 10)
     bar.close()
     assert tty.text.endswith("[##########] 10/10\n")
+
+
+def test_reads_the_servers_envs_settings(envs_dir: Path, make_env: Any) -> None:
+    """Settings in jupyter_server_config.json apply to the command as to the server."""
+    import asyncio
+
+    guarded = asyncio.run(make_env("guarded", ("libfoo",)))
+    config_dir = Path(jupyter_config_dir())
+    config_dir.mkdir(parents=True, exist_ok=True)
+    settings = {"EnvsApp": {"protected_prefixes": [str(guarded)]}}
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps(settings))
+    listed = json.loads(ok("list", "--json"))
+    assert [e["protected"] for e in listed] == [True]
+    refused = envs("delete", "guarded", "--yes")
+    assert refused.returncode == 1
+    assert "protected" in refused.stderr
+    assert guarded.exists()
+
+    settings["EnvsApp"]["read_only"] = True  # type: ignore[index]
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps(settings))
+    refused = envs("create", "-n", "new", "libfoo")
+    assert refused.returncode == 1
+    assert "read-only" in refused.stderr
+    assert not (envs_dir / "new").exists()
