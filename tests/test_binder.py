@@ -27,6 +27,7 @@ from nbclient import NotebookClient
 REPO = Path(__file__).resolve().parent.parent
 BINDER = REPO / "binder"
 REPO2DOCKER = shutil.which("jupyter-repo2docker")
+BUILT_PANEL = REPO / "jupyter_envs" / "labextension"
 
 
 def test_environment_yml_parses() -> None:
@@ -89,9 +90,11 @@ def _copy_repo(dest: Path) -> Path:
     for raw in filter(None, listed):
         rel = Path(os.fsdecode(raw))
         src = REPO / rel
-        if src.is_file() and not rel.parts[0].startswith(("labextension", "ui-tests")):
+        if src.is_file() and rel.parts[0] != "ui-tests":
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+    # The built panel (git-ignored): Binder builds it with nodejs; here it is copied.
+    shutil.copytree(BUILT_PANEL, dest / "jupyter_envs" / "labextension")
     return dest
 
 
@@ -109,6 +112,10 @@ def fresh_venv(tmp_path: Path) -> Path:
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.skipif(
+    not (BUILT_PANEL / "package.json").is_file(),
+    reason="the panel is not built (scripts/test builds it with pip install -e .)",
+)
 def test_postbuild_runs_in_a_fresh_venv(tmp_path: Path, fresh_venv: Path) -> None:
     repo = _copy_repo(tmp_path / "repo")
     env = {
@@ -119,7 +126,7 @@ def test_postbuild_runs_in_a_fresh_venv(tmp_path: Path, fresh_venv: Path) -> Non
     # HOME is a temporary directory here; keep pip's download cache where it normally is.
     real_home = pwd.getpwuid(os.getuid()).pw_dir
     env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR", f"{real_home}/.cache/pip")
-    # The panel (labextension/) is built by its own tests; Binder builds it with nodejs.
+    # No npm build here (the panel's own tests build it); the built copy is packaged.
     env["SKIP_JUPYTER_BUILDER"] = "1"
     # Build with the hatchling already installed here instead of fetching it per run
     # (pip reads this variable as build_isolation=False).
@@ -147,6 +154,10 @@ def test_postbuild_runs_in_a_fresh_venv(tmp_path: Path, fresh_venv: Path) -> Non
     assert "enabled" in out.split("jupyter_envs", 1)[1].splitlines()[0]
     config = fresh_venv / "etc" / "jupyter" / "jupyter_server_config.d" / "jupyter_envs.json"
     assert config.is_file()
+    # postBuild checked `jupyter labextension list` itself; the panel came from the wheel.
+    assert "jupyter-envs" in proc.stdout
+    panel = fresh_venv / "share" / "jupyter" / "labextensions" / "jupyter-envs" / "package.json"
+    assert panel.is_file()
     where = subprocess.run(
         [str(venv_python), "-c", "import jupyter_envs; print(jupyter_envs.__file__)"],
         env=env,
