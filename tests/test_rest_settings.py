@@ -4,6 +4,7 @@ the WebSocket included, and shutdown cancelling running tasks."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,17 @@ async def test_websocket_unknown_task_is_404(jp_ws_fetch: Any) -> None:
     with pytest.raises(HTTPClientError) as info:
         await jp_ws_fetch("jupyter-envs", "tasks", "abcdef", "stream")
     assert info.value.code == 404
+
+
+@pytest.mark.parametrize("envs_config", [{"task_log_lines": 1}])
+async def test_stream_says_when_lines_were_dropped(jp_fetch: Fetch, jp_ws_fetch: Any) -> None:
+    _, _, response = await call(
+        jp_fetch, "POST", "environments", body={"name": "short", "specs": ["bar"]}
+    )
+    done = await follow(jp_fetch, response)
+    ws = await jp_ws_fetch("jupyter-envs", "tasks", done["id"], "stream")
+    first = json.loads(await asyncio.wait_for(ws.read_message(), 30))
+    ws.close()
+    assert first["type"] == "log"
+    assert first["truncated"] is True
+    assert first["offset"] == done["log_length"] - 1

@@ -283,3 +283,32 @@ async def test_bad_offsets_are_400(jp_fetch: Fetch, jp_ws_fetch: Any, envs_dir: 
     with pytest.raises(HTTPClientError) as info:
         await jp_ws_fetch("jupyter-envs", "tasks", task["id"], "stream", params={"offset": "x"})
     assert info.value.code == 400
+
+
+async def test_a_long_log_streams_in_contiguous_batches(
+    jp_serverapp: Any, jp_ws_fetch: Any, envs_dir: Path
+) -> None:
+    # The lines come from a task written here (the stream, not an engine, is under test).
+    app = jp_serverapp.extension_manager.extension_points["jupyter_envs"].app
+    gate = asyncio.Event()
+
+    async def chatty(reporter: Any) -> object:
+        for i in range(1200):
+            reporter.log(f"line {i}")
+            if i == 600:
+                await gate.wait()
+        return None
+
+    task = app.tasks.submit("create", envs_dir / "chatty", chatty)
+    ws = await jp_ws_fetch("jupyter-envs", "tasks", task.id, "stream", params={"offset": "5"})
+    first = json.loads(await asyncio.wait_for(ws.read_message(), TIMEOUT))
+    gate.set()
+    messages = [first, *await _read_stream(ws)]
+    offset, lines = 5, []
+    for message in messages[:-1]:
+        assert message["offset"] == offset
+        assert len(message["lines"]) <= 500
+        lines += message["lines"]
+        offset = message["next"]
+    assert lines == [f"line {i}" for i in range(5, 1200)]
+    assert messages[-1]["type"] == "end"
