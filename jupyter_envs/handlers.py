@@ -129,6 +129,8 @@ class EnvsHandler(APIHandler):  # type: ignore[misc]
 
 
 class EnvironmentsHandler(EnvsHandler):
+    """``environments``: list (GET) and create (POST, 202)."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -147,6 +149,8 @@ class EnvironmentsHandler(EnvsHandler):
 
 
 class CreatePreviewHandler(EnvsHandler):
+    """``environments/preview``: the plan of a create; nothing is written."""
+
     @web.authenticated
     @authorized
     async def post(self) -> None:
@@ -156,6 +160,8 @@ class CreatePreviewHandler(EnvsHandler):
 
 
 class EnvironmentHandler(EnvsHandler):
+    """``environments/{env_id}``: details (GET) and delete (DELETE, 202)."""
+
     @web.authenticated
     @authorized
     async def get(self, env_id: str) -> None:
@@ -176,6 +182,8 @@ class EnvironmentHandler(EnvsHandler):
 
 
 class PackagesHandler(EnvsHandler):
+    """``environments/{env_id}/packages``: install, update or remove (202)."""
+
     @web.authenticated
     @authorized
     async def post(self, env_id: str) -> None:
@@ -193,6 +201,8 @@ class PackagesHandler(EnvsHandler):
 
 
 class ChangePreviewHandler(EnvsHandler):
+    """``environments/{env_id}/preview``: the plan of a package change."""
+
     @web.authenticated
     @authorized
     async def post(self, env_id: str) -> None:
@@ -203,6 +213,8 @@ class ChangePreviewHandler(EnvsHandler):
 
 
 class ExportHandler(EnvsHandler):
+    """``environments/{env_id}/export?format=``: the environment as a file."""
+
     @web.authenticated
     @authorized
     async def get(self, env_id: str) -> None:
@@ -215,6 +227,8 @@ class ExportHandler(EnvsHandler):
 
 
 class RevisionsHandler(EnvsHandler):
+    """``environments/{env_id}/revisions``: the conda-meta/history revisions."""
+
     @web.authenticated
     @authorized
     async def get(self, env_id: str) -> None:
@@ -223,6 +237,8 @@ class RevisionsHandler(EnvsHandler):
 
 
 class RollbackHandler(EnvsHandler):
+    """``environments/{env_id}/revisions/{n}/rollback``: back to revision n (202)."""
+
     @web.authenticated
     @authorized
     async def post(self, env_id: str, revision: str) -> None:
@@ -238,6 +254,8 @@ class RollbackHandler(EnvsHandler):
 
 
 class TasksHandler(EnvsHandler):
+    """``tasks``: running and recent tasks, newest first."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -245,6 +263,8 @@ class TasksHandler(EnvsHandler):
 
 
 class TaskHandler(EnvsHandler):
+    """``tasks/{tid}``: one task (GET); cancel it (DELETE, 202)."""
+
     @web.authenticated
     @authorized
     async def get(self, tid: str) -> None:
@@ -257,6 +277,8 @@ class TaskHandler(EnvsHandler):
 
 
 class TaskLogHandler(EnvsHandler):
+    """``tasks/{tid}/log?offset=&limit=``: log lines from an offset."""
+
     @web.authenticated
     @authorized
     async def get(self, tid: str) -> None:
@@ -320,6 +342,8 @@ class TaskStreamHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # ty
 
 
 class ConfigHandler(EnvsHandler):
+    """``config``: backend, channels, read-only flag, environment directories."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -337,6 +361,8 @@ class ConfigHandler(EnvsHandler):
 
 
 class PackageSearchHandler(EnvsHandler):
+    """``packages?q=&limit=``: packages of the channels whose name has q."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
