@@ -8,6 +8,9 @@ import { formatBytes } from '../format';
 import { IGpu, IGpuChoice } from '../types';
 import { IPanelContext } from './context';
 
+/** How often the GPU view reloads the inventory, in milliseconds. */
+export const GPU_REFRESH_MS = 5000;
+
 /** A choice as the <select> knows it. */
 function choiceKey(choice: IGpuChoice | null): string {
   if (!choice) {
@@ -136,6 +139,11 @@ export function GpuView(props: { ctx: IPanelContext }): JSX.Element {
   const overview = model.gpus;
   const notebook = ctx.currentNotebook();
   const [, setTick] = React.useState(0);
+  // Memory and utilization change all the time: refresh while the view shows.
+  React.useEffect(() => {
+    const timer = setInterval(() => void model.loadGpus(), GPU_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, []);
   return (
     <div className={CSS.details}>
       <div className={CSS.toolbar}>

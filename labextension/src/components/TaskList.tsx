@@ -25,6 +25,14 @@ function TaskItem(props: { view: ITaskView; ctx: IPanelContext }): JSX.Element {
     }
   }, [view.lines.length, open]);
   const name = task.prefix.split('/').filter(Boolean).pop() ?? task.prefix;
+  const kindLabel: Record<string, string> = {
+    create: trans.__('Create'),
+    delete: trans.__('Delete'),
+    install: trans.__('Install'),
+    update: trans.__('Update'),
+    remove: trans.__('Remove'),
+    rollback: trans.__('Roll back')
+  };
   const stateLabel: Record<string, string> = {
     queued: trans.__('queued'),
     running: trans.__('running'),
@@ -36,7 +44,7 @@ function TaskItem(props: { view: ITaskView; ctx: IPanelContext }): JSX.Element {
     <li className={CSS.task} data-state={task.state} data-task-id={task.id}>
       <div className={CSS.taskHead}>
         <span>
-          <strong>{task.kind}</strong> {name}{' '}
+          <strong>{kindLabel[task.kind] ?? task.kind}</strong> {name}{' '}
           <span className={CSS.taskState} data-state={task.state}>
             {stateLabel[task.state] ?? task.state}
           </span>
