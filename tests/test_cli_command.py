@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jupyter_core.paths import jupyter_config_dir
+from resthelp import TIMEOUT, SlowChannel
 
 from jupyter_envs.cli import DELETE_NEEDS_YES, ProgressBar
 
@@ -174,3 +177,29 @@ def test_reads_the_servers_envs_settings(envs_dir: Path, make_env: Any) -> None:
     assert refused.returncode == 1
     assert "read-only" in refused.stderr
     assert not (envs_dir / "new").exists()
+
+
+def test_ctrl_c_in_the_middle_of_a_create_leaves_nothing(envs_dir: Path, tmp_path: Path) -> None:
+    channel = SlowChannel.build(tmp_path / "slow-channel")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_envs.cli", "create", "-n", "slow",
+             "-c", channel.url, *channel.names],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while not channel.downloads:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no download started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        channel.close()
+    assert proc.returncode == 130, stderr
+    assert "cancelled" in stderr
+    time.sleep(0.5)
+    assert list(envs_dir.iterdir()) == []

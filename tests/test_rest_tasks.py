@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import localchannel
 import pytest
-from resthelp import Fetch, call, eid, follow
+from resthelp import TIMEOUT, Fetch, SlowChannel, call, eid, follow
 from tornado.httpclient import HTTPClientError
-
-TIMEOUT = 60
 
 
 @pytest.fixture
@@ -31,53 +24,9 @@ def jp_server_config() -> dict[str, Any]:
     return {"ServerApp": {"jpserver_extensions": {"jupyter_envs": True}}}
 
 
-class SlowChannel:
-    """A conda channel over HTTP whose package downloads wait for :attr:`gate`."""
-
-    def __init__(self, root: Path, names: list[str]) -> None:
-        self.root = root
-        self.names = names
-        self.gate = threading.Event()
-        self.delay = 0.0
-        self.downloads: list[str] = []
-        channel = self
-
-        class Handler(SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.endswith((".tar.bz2", ".conda")):
-                    channel.downloads.append(self.path)
-                    channel.gate.wait(TIMEOUT)
-                    time.sleep(channel.delay)
-                super().do_GET()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    def close(self) -> None:
-        self.gate.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def slow_channel(tmp_path: Path) -> Iterator[SlowChannel]:
-    """Five packages with names no other test uses (so the package cache never has them)."""
-    tag = uuid.uuid4().hex[:8]
-    names = [f"slow{i}-{tag}" for i in range(5)]
-    pkgs = [
-        localchannel.Pkg(name, "1.0", files={f"share/{name}/data": b"x" * 2000}) for name in names
-    ]
-    root = localchannel.build_channel(tmp_path / "slow-channel", pkgs)
-    channel = SlowChannel(root, names)
+    channel = SlowChannel.build(tmp_path / "slow-channel")
     yield channel
     channel.close()
 
