@@ -8,10 +8,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import localchannel
 import pytest
 import yaml
-
-import localchannel
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -84,7 +83,7 @@ def isolated(
     }
     Path(env["CONDARC"]).write_text(yaml.safe_dump(condarc))
     monkeypatch.setenv("CONDA_ROOT", str(conda_root))
-    yield tmp_path
+    return tmp_path
 
 
 @pytest.fixture

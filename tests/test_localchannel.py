@@ -6,9 +6,8 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-import rattler
-
 import localchannel
+import rattler
 
 
 def _solve_install(channel: Path, specs: list[str], prefix: Path) -> list[str]:

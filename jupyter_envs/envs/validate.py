@@ -27,7 +27,9 @@ def validate_env_name(name: object) -> str:
     bad = sorted(set(name) & _NAME_FORBIDDEN)
     if bad:
         shown = ", ".join(repr(c) for c in bad)
-        raise InvalidRequest(f"Environment name {name!r} contains characters conda refuses: {shown}.")
+        raise InvalidRequest(
+            f"Environment name {name!r} contains characters conda refuses: {shown}."
+        )
     if name in {".", ".."} or name.startswith(("-", ".")):
         raise InvalidRequest(f"Environment name {name!r} may not start with '-' or '.'.")
     if name.lower() in RESERVED_NAMES:
