@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import localchannel
@@ -64,7 +63,7 @@ def isolated(
     package_cache: Path,
     channel: Path,
     conda_root: Path,
-) -> Iterator[Path]:
+) -> Path:
     """Keep HOME, caches and conda configuration inside the test's temporary directory.
 
     The condarc lists the local channel and the test's envs directory, as a user's would.
