@@ -144,6 +144,24 @@ class LogFollower:
         finally:
             ws.close()
 
+    async def poll(self, timeout: float = 120) -> None:
+        """Catch up with plain ``GET tasks/{tid}/log?offset=N`` requests until the task ends."""
+        self.connections += 1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            chunk = await self.client.json(
+                "GET", f"jupyter-envs/tasks/{self.tid}/log?offset={self.offset}"
+            )
+            assert chunk["offset"] == self.offset, (chunk["offset"], self.offset)
+            self.lines.extend(chunk["lines"])
+            assert chunk["next"] == self.offset
+            if chunk["state"] in ("succeeded", "failed", "cancelled") and not chunk["lines"]:
+                self.end = await self.client.json("GET", f"jupyter-envs/tasks/{self.tid}")
+                return
+            assert loop.time() < deadline, "the task did not end"
+            await asyncio.sleep(0.1)
+
     async def read(self, ws: WebSocketClientConnection, *, until_lines: int | None = None) -> bool:
         """Read messages until the stream ends (True), closes early, or has ``until_lines``."""
         while until_lines is None or self.offset < until_lines:

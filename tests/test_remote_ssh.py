@@ -249,10 +249,11 @@ class TestDroppedTunnel:
         return env
 
     @pytest.mark.parametrize(
-        "at_reconnect",
+        ("at_reconnect", "via"),
         [
-            pytest.param("running", id="still-running"),
-            pytest.param("succeeded", id="finished-while-down"),
+            pytest.param("running", "stream", id="still-running"),
+            pytest.param("succeeded", "stream", id="finished-while-down"),
+            pytest.param("running", "log", id="still-running-polling-the-log"),
         ],
     )
     async def test_reattach_after_tunnel_drop(
@@ -263,6 +264,7 @@ class TestDroppedTunnel:
         gated: gatedchannel.GatedChannelServer,
         envs_dir: Path,
         at_reconnect: str,
+        via: str,
     ) -> None:
         tid = await create(client, "dropped", ["python", "ipykernel", "hello", "bar"])
         follower = LogFollower(client, tid)
@@ -286,7 +288,8 @@ class TestDroppedTunnel:
         if at_reconnect == "running":
             gated.release()
 
-        await follower.follow()  # resumes from the offset it had reached
+        # Resume from the offset it had reached, over the WebSocket or plain GETs.
+        await (follower.follow() if via == "stream" else follower.poll())
         assert follower.connections == 2
         assert follower.end is not None
         assert follower.end["state"] == "succeeded", follower.end
