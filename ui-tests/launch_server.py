@@ -171,6 +171,13 @@ def main() -> None:
     notebooks = root / "notebooks"
     notebooks.mkdir()
     slow_url = serve_slow_channel(root / "slow-channel")
+    # A protected environment (the tests create it) that the panel may not change.
+    config = Path(env["JUPYTER_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    guarded = root / "conda-root" / "envs" / "guarded"
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps({"EnvsApp": {"protected_prefixes": [str(guarded)]}})
+    )
     port, token = free_port(), secrets.token_hex(16)
     argv = [
         sys.executable,
