@@ -6,11 +6,10 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { errorMessage, jsonInit, requestAPI } from './api';
 import { filterEnvs, sortEnvs } from './format';
-import { appendChunk, ILogChunk, IStoredTask, TaskFollower, TaskStore } from './tasks';
+import { ITaskView, TaskBoard } from './taskboard';
 import {
   ChangeAction,
   ExportFormat,
-  FINAL_STATES,
   ICreateRequest,
   IConfig,
   IEnvDetails,
@@ -26,14 +25,7 @@ import {
 /** Which part of the panel shows. */
 export type View = 'list' | 'create' | 'details' | 'gpus';
 
-/** A task the panel follows, with the log it has shown so far. */
-export interface ITaskView {
-  task: ITask;
-  lines: string[];
-  offset: number;
-  /** Set when the task could not be followed any more. */
-  lost?: string;
-}
+export type { ITaskView } from './taskboard';
 
 /** A file an export produced. */
 export interface IExportFile {
@@ -61,10 +53,12 @@ export class EnvsModel extends VDomModel {
   constructor(options: EnvsModel.IOptions = {}) {
     super();
     this.settings = options.settings ?? ServerConnection.makeSettings();
-    this._useWebSocket = options.useWebSocket ?? true;
-    this._store = new TaskStore(
+    this._board = new TaskBoard(
+      this.settings,
       options.storage === undefined ? globalThis.localStorage ?? null : options.storage,
-      this.settings.baseUrl
+      options.useWebSocket ?? true,
+      () => this.stateChanged.emit(),
+      task => void this.afterTask(task)
     );
   }
 
@@ -141,17 +135,12 @@ export class EnvsModel extends VDomModel {
 
   /** Tasks followed, newest first. */
   get tasks(): ITaskView[] {
-    return [...this._tasks.values()].reverse();
+    return this._board.views;
   }
 
   /** The running (or queued) task on an environment prefix, if any. */
   busyTask(prefix: string): ITaskView | null {
-    for (const view of this._tasks.values()) {
-      if (view.task.prefix === prefix && !FINAL_STATES.has(view.task.state)) {
-        return view;
-      }
-    }
-    return null;
+    return this._board.busy(prefix);
   }
 
   /** The GPUs and who holds them, once loaded. */
@@ -256,7 +245,7 @@ export class EnvsModel extends VDomModel {
 
   /** Start a create; the task is followed. Throws the server's error. */
   async create(req: ICreateRequest): Promise<ITaskView> {
-    return this.submit('environments', jsonInit('POST', req));
+    return this._board.submit('environments', jsonInit('POST', req));
   }
 
   /** The dry-run plan of a package change. Throws the server's error. */
@@ -272,22 +261,22 @@ export class EnvsModel extends VDomModel {
 
   /** Start a package change; the task is followed. */
   async change(id: string, action: ChangeAction, specs: string[]): Promise<ITaskView> {
-    return this.submit(`environments/${id}/packages`, jsonInit('POST', { action, specs }));
+    return this._board.submit(`environments/${id}/packages`, jsonInit('POST', { action, specs }));
   }
 
   /** Start cloning environment `id` into a new environment called `name`. */
   async clone(id: string, name: string): Promise<ITaskView> {
-    return this.submit('environments', jsonInit('POST', { name, clone_from: id }));
+    return this._board.submit('environments', jsonInit('POST', { name, clone_from: id }));
   }
 
   /** Start deleting environment `id`. */
   async remove(id: string): Promise<ITaskView> {
-    return this.submit(`environments/${id}`, jsonInit('DELETE'));
+    return this._board.submit(`environments/${id}`, jsonInit('DELETE'));
   }
 
   /** Start rolling environment `id` back to revision `n`. */
   async rollback(id: string, n: number): Promise<ITaskView> {
-    return this.submit(`environments/${id}/revisions/${n}/rollback`, jsonInit('POST'));
+    return this._board.submit(`environments/${id}/revisions/${n}/rollback`, jsonInit('POST'));
   }
 
   /** An export of environment `id`. */
@@ -310,18 +299,12 @@ export class EnvsModel extends VDomModel {
 
   /** Cancel a task. Throws the server's error. */
   async cancelTask(tid: string): Promise<void> {
-    const { data } = await requestAPI<ITask>(`tasks/${tid}`, jsonInit('DELETE'), this.settings);
-    this.updateTask(data);
+    await this._board.cancel(tid);
   }
 
   /** Stop showing a finished task. */
   dismissTask(tid: string): void {
-    const view = this._tasks.get(tid);
-    if (view && FINAL_STATES.has(view.task.state)) {
-      this._tasks.delete(tid);
-      this.persist();
-      this.stateChanged.emit();
-    }
+    this._board.dismiss(tid);
   }
 
   /** Load the GPUs and who holds them. */
@@ -358,35 +341,11 @@ export class EnvsModel extends VDomModel {
 
   /** Re-attach to remembered tasks and to running tasks the server knows. */
   async restoreTasks(): Promise<void> {
-    const stored = this._store.load();
-    for (const s of stored) {
-      if (this._tasks.has(s.id)) {
-        continue;
-      }
-      const view: ITaskView = {
-        task: { id: s.id, kind: s.kind, prefix: s.prefix, state: s.state as ITask['state'] },
-        lines: s.lines,
-        offset: s.offset
-      };
-      this._tasks.set(s.id, view);
-      if (!FINAL_STATES.has(s.state)) {
-        this.follow(view);
-      }
+    const problem = await this._board.restore();
+    if (problem) {
+      this._error = problem;
+      this.stateChanged.emit();
     }
-    try {
-      const { data } = await requestAPI<ITask[]>('tasks', {}, this.settings);
-      for (const task of data) {
-        if (!this._tasks.has(task.id) && !FINAL_STATES.has(task.state)) {
-          const view: ITaskView = { task, lines: [], offset: 0 };
-          this._tasks.set(task.id, view);
-          this.follow(view);
-        }
-      }
-    } catch (error) {
-      this._error = errorMessage(error);
-    }
-    this.persist();
-    this.stateChanged.emit();
   }
 
   /** Stop following tasks. */
@@ -394,74 +353,8 @@ export class EnvsModel extends VDomModel {
     if (this.isDisposed) {
       return;
     }
-    for (const follower of this._followers.values()) {
-      follower.stop();
-    }
-    this._followers.clear();
+    this._board.dispose();
     super.dispose();
-  }
-
-  private async submit(endPoint: string, init: RequestInit): Promise<ITaskView> {
-    const { data } = await requestAPI<ITask>(endPoint, init, this.settings);
-    const view: ITaskView = { task: data, lines: [], offset: 0 };
-    this._tasks.set(data.id, view);
-    this.follow(view);
-    this.persist();
-    this.stateChanged.emit();
-    return view;
-  }
-
-  private follow(view: ITaskView): void {
-    const tid = view.task.id;
-    this._followers.get(tid)?.stop();
-    const follower = new TaskFollower(
-      tid,
-      view.offset,
-      {
-        onLines: (chunk: ILogChunk) => {
-          const current = this._tasks.get(tid);
-          if (!current) {
-            return;
-          }
-          const next = appendChunk(current.lines, current.offset, chunk);
-          current.lines = next.lines;
-          current.offset = next.offset;
-          this.persist();
-          this.stateChanged.emit();
-        },
-        onTask: (task: ITask) => this.updateTask(task),
-        onLost: (message: string) => {
-          const current = this._tasks.get(tid);
-          if (current) {
-            current.lost = message;
-            current.task = { ...current.task, state: current.task.state === 'succeeded' ? 'succeeded' : 'failed' };
-            current.task.error = current.task.error ?? message;
-          }
-          this._followers.delete(tid);
-          this.persist();
-          this.stateChanged.emit();
-        }
-      },
-      this.settings,
-      this._useWebSocket
-    );
-    this._followers.set(tid, follower);
-    follower.start();
-  }
-
-  private updateTask(task: ITask): void {
-    const view = this._tasks.get(task.id);
-    if (!view) {
-      return;
-    }
-    const wasFinal = FINAL_STATES.has(view.task.state);
-    view.task = task;
-    this.persist();
-    this.stateChanged.emit();
-    if (!wasFinal && FINAL_STATES.has(task.state)) {
-      this._followers.delete(task.id);
-      void this.afterTask(task);
-    }
   }
 
   private async afterTask(task: ITask): Promise<void> {
@@ -512,18 +405,6 @@ export class EnvsModel extends VDomModel {
     });
   }
 
-  private persist(): void {
-    const stored: IStoredTask[] = [...this._tasks.values()].map(v => ({
-      id: v.task.id,
-      kind: v.task.kind,
-      prefix: v.task.prefix,
-      offset: v.offset,
-      lines: v.lines,
-      state: v.task.state
-    }));
-    this._store.save(stored);
-  }
-
   private _envs: IEnvInfo[] = [];
   private _filter = '';
   private _view: View = 'list';
@@ -535,11 +416,8 @@ export class EnvsModel extends VDomModel {
   private _revisions: IRevision[] | null = null;
   private _gpus: IGpuOverview | null = null;
   private _extra = new Map<string, { size: number | null; gpu: boolean | null }>();
-  private _tasks = new Map<string, ITaskView>();
-  private _followers = new Map<string, TaskFollower>();
   private _taskDone = new Set<(task: ITask) => void>();
-  private _store: TaskStore;
-  private _useWebSocket: boolean;
+  private _board: TaskBoard;
 }
 
 /** The model's namespace. */
