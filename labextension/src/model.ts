@@ -17,6 +17,7 @@ import {
   IEnvInfo,
   IGpuChoice,
   IGpuOverview,
+  IPackageHit,
   IPlan,
   IRevision,
   ITask
@@ -305,6 +306,13 @@ export class EnvsModel extends VDomModel {
   /** Stop showing a finished task. */
   dismissTask(tid: string): void {
     this._board.dismiss(tid);
+  }
+
+  /** Package names in the channels that contain `query` (at most `limit`). */
+  async searchPackages(query: string, limit = 20): Promise<IPackageHit[]> {
+    const q = encodeURIComponent(query);
+    return (await requestAPI<IPackageHit[]>(`packages?q=${q}&limit=${limit}`, {}, this.settings))
+      .data;
   }
 
   /** Load the GPUs and who holds them. */

@@ -162,3 +162,12 @@ export interface ICreateRequest {
   clone_from?: string;
   channels?: string[];
 }
+
+/** A package name found in the channels (`GET packages?q=`). */
+export interface IPackageHit {
+  name: string;
+  latest: string;
+  versions: string[];
+  channels: string[];
+  subdirs: string[];
+}

@@ -23,7 +23,7 @@ test('GPU view and GPU choices, in the dark theme too', async ({ page }) => {
   );
   await expect(panel.getByText('Driver 550.54.15, CUDA 12.4')).toBeVisible();
   await expect(panel.getByText('Open a notebook to choose its GPUs.')).toBeVisible();
-  await shot(page, '14-gpus');
+  await shot(page, '16-gpus');
 
   // An environment with a CUDA build: GPU marker in the list, default GPU choice.
   await panel.getByRole('button', { name: /All environments/ }).click();
@@ -45,7 +45,7 @@ test('GPU view and GPU choices, in the dark theme too', async ({ page }) => {
     mode: 'auto',
     count: 1
   });
-  await shot(page, '15-env-gpu-choice');
+  await shot(page, '17-env-gpu-choice');
 
   // The current notebook's choice goes into its metadata.
   await panel.getByRole('button', { name: 'New notebook' }).click();
@@ -64,9 +64,9 @@ test('GPU view and GPU choices, in the dark theme too', async ({ page }) => {
   await page.locator('.lm-Menu-itemLabel', { hasText: /^Theme$/ }).click();
   await page.locator('.lm-Menu-itemLabel', { hasText: 'JupyterLab Dark' }).first().click();
   await expect(page.locator('body')).toHaveAttribute('data-jp-theme-light', 'false');
-  await shot(page, '16-gpus-dark');
+  await shot(page, '18-gpus-dark');
   await panel.getByRole('button', { name: /All environments/ }).click();
-  await shot(page, '17-list-dark');
+  await shot(page, '19-list-dark');
   await page.getByRole('menuitem', { name: 'Settings' }).click();
   await page.locator('.lm-Menu-itemLabel', { hasText: /^Theme$/ }).click();
   await page.locator('.lm-Menu-itemLabel', { hasText: 'JupyterLab Light' }).first().click();

@@ -30,7 +30,7 @@ test('follow a long create across a reload, then cancel it', async ({ page }) =>
   await expect(task.getByRole('progressbar')).toBeVisible();
   await expect(task.locator('.jp-Envs-log')).toContainText('solving');
   const tid = await task.getAttribute('data-task-id');
-  await shot(page, '11-long-operation-running');
+  await shot(page, '13-long-operation-running');
 
   // Reload: the panel re-attaches to the running task and keeps its log.
   const before = await task.locator('.jp-Envs-log').innerText();
@@ -41,13 +41,13 @@ test('follow a long create across a reload, then cancel it', async ({ page }) =>
   await expect(again).toHaveAttribute('data-state', 'running');
   await expect(again.getByRole('progressbar')).toBeVisible();
   expect(await again.locator('.jp-Envs-log').innerText()).toContain(before.split('\n')[0]);
-  await shot(page, '12-long-operation-after-reload');
+  await shot(page, '14-long-operation-after-reload');
 
   // Cancel: the task ends cancelled and nothing is left on disk.
   await again.getByRole('button', { name: 'Cancel' }).click();
   await expect(again).toHaveAttribute('data-state', 'cancelled', { timeout: 60_000 });
   await expect(again.getByRole('progressbar')).toHaveCount(0);
-  await shot(page, '13-long-operation-cancelled');
+  await shot(page, '15-long-operation-cancelled');
   const state = await api(page, `tasks/${tid}`);
   expect(state.state).toBe('cancelled');
   expect(fs.existsSync(prefix)).toBe(false);

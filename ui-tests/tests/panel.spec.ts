@@ -110,6 +110,29 @@ test('create, use, export and delete an environment', async ({ page }) => {
   expect(yml).toMatch(/dependencies:[\s\S]*ipykernel/);
   expect(yml).toMatch(/- python[=\s]/);
 
+  // Install through a preview (with name suggestions from the channel), then roll back.
+  const install = panel2.getByLabel('Packages to install');
+  await install.fill('lib');
+  await expect(panel2.locator('#jp-Envs-package-suggestions option[value="libfoo"]')).toHaveCount(1);
+  await install.fill('bar');
+  await panel2.getByRole('button', { name: 'Preview install' }).click();
+  const changePlan = panel2.locator('.jp-Envs-plan');
+  await expect(changePlan).toContainText('bar 2.0');
+  await expect(changePlan).toContainText('libfoo 1.10');
+  await shot(page, '09-install-preview');
+  await panel2.getByRole('button', { name: 'Apply' }).click();
+  await expect(panel2.locator('.jp-Envs-table tr[data-package="bar"]')).toBeVisible();
+  await expect(panel2.locator('.jp-Envs-table tr[data-package="libfoo"]')).not.toHaveClass(
+    /jp-Envs-requested/
+  );
+  await expect(panel2.locator('section[aria-label="History"] li')).toHaveCount(2);
+  await panel2.getByRole('button', { name: 'Roll back to this' }).click();
+  await page.locator('.jp-Dialog').getByRole('button', { name: 'Roll back' }).click();
+  await expect(panel2.locator('.jp-Envs-table tr[data-package="bar"]')).toHaveCount(0);
+  await expect(panel2.locator('.jp-Envs-table tr[data-package="ipykernel"]')).toBeVisible();
+  expect(fs.existsSync(path.join(prefix, 'conda-meta'))).toBe(true);
+  await shot(page, '10-rolled-back');
+
   // Delete it, after a confirmation.
   await page.getByRole('menuitem', { name: 'Kernel' }).click();
   await page.getByRole('menuitem', { name: /Shut Down All Kernels/ }).click();
@@ -120,12 +143,12 @@ test('create, use, export and delete an environment', async ({ page }) => {
   await panel2.getByRole('button', { name: 'Delete…' }).click();
   const dialog = page.locator('.jp-Dialog');
   await expect(dialog).toContainText(`Delete “${ENV}”?`);
-  await shot(page, '09-delete-confirm');
+  await shot(page, '11-delete-confirm');
   await dialog.getByRole('button', { name: 'Delete' }).click();
   await expect(panel2.locator(`.jp-Envs-item[data-env-name="${ENV}"]`)).toHaveCount(0);
   await expect(panel2.locator('.jp-Envs-task').first()).toHaveAttribute('data-state', 'succeeded');
   expect(fs.existsSync(prefix)).toBe(false);
   const envs = await api(page, 'environments');
   expect(envs.map((e: any) => e.name)).not.toContain(ENV);
-  await shot(page, '10-deleted');
+  await shot(page, '12-deleted');
 });

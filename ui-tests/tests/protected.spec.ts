@@ -24,7 +24,7 @@ test('protected environments cannot be deleted or changed', async ({ page }) => 
   await expect(panel.getByRole('button', { name: /^Remove / })).toHaveCount(0);
   // Export still works on a protected environment.
   await expect(panel.getByRole('button', { name: 'Download' })).toBeEnabled();
-  await shot(page, '18-protected');
+  await shot(page, '20-protected');
   const s = server();
   const refused = await page.request.fetch(`${s.url}jupyter-envs/environments/${task.env_id}`, {
     method: 'DELETE',

@@ -6,7 +6,7 @@ import * as React from 'react';
 import { errorMessage } from '../api';
 import { CSS } from '../classes';
 import { planSummary } from '../format';
-import { ChangeAction, IEnvDetails, IPlan } from '../types';
+import { ChangeAction, IEnvDetails, IPackageHit, IPlan } from '../types';
 import { checkSpecs, parseSpecs } from '../validate';
 import { IPanelContext } from './context';
 import { PlanView } from './PlanView';
@@ -16,6 +16,31 @@ interface IPending {
   specs: string[];
   plan: IPlan | null;
   error: string | null;
+}
+
+/** Package names matching what is being typed (debounced; none for short or bad input). */
+function useSuggestions(ctx: IPanelContext, typed: string): IPackageHit[] {
+  const [hits, setHits] = React.useState<IPackageHit[]>([]);
+  const query = /^[a-z0-9_.-]{2,}$/i.test(typed) ? typed.toLowerCase() : '';
+  React.useEffect(() => {
+    if (!query) {
+      setHits([]);
+      return;
+    }
+    let current = true;
+    const timer = setTimeout(() => {
+      ctx.model.searchPackages(query).then(
+        found => current && setHits(found),
+        // Suggestions are a convenience: a failed search only means none are shown.
+        () => current && setHits([])
+      );
+    }, 250);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [query]);
+  return hits;
 }
 
 /** The package table with install / update / remove. */
@@ -29,6 +54,7 @@ export function Packages(props: { ctx: IPanelContext; env: IEnvDetails }): JSX.E
   const mutable = !env.protected && !(model.config?.read_only ?? false);
   const requested = new Set(env.requested_specs.map(s => s.split(/[\s<>=!~[]/)[0].toLowerCase()));
   const installSpecs = parseSpecs(installText);
+  const suggestions = useSuggestions(ctx, installSpecs[installSpecs.length - 1] ?? '');
   const installProblem = installText.trim() ? checkSpecs(installSpecs) : null;
 
   const ask = async (action: ChangeAction, specs: string[]) => {
@@ -80,11 +106,19 @@ export function Packages(props: { ctx: IPanelContext; env: IEnvDetails }): JSX.E
             <input
               name="install"
               placeholder={trans.__('Add packages, e.g. numpy>=1.26')}
+              list="jp-Envs-package-suggestions"
               value={installText}
               aria-invalid={!!installProblem}
               onChange={e => setInstallText(e.target.value)}
             />
           </label>
+          <datalist id="jp-Envs-package-suggestions">
+            {suggestions.map(hit => (
+              <option key={hit.name} value={hit.name}>
+                {hit.latest}
+              </option>
+            ))}
+          </datalist>
           <button
             type="submit"
             className={CSS.button}
