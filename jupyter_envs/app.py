@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, List, Unicode
 
@@ -11,6 +13,21 @@ from .envs.search import PackageSearch
 from .envs.tasks import TaskManager
 from .envs.wiring import BACKEND_KINDS, build_manager
 from .handlers import Services, url_table
+from .kernels.discovery import EnvKernelSpecManager
+
+
+def _kernel_spec_manager_chosen(serverapp: Any) -> bool:
+    """Whether the user configured a kernel spec manager, or kernels come from a gateway.
+
+    Reading ``ServerApp.kernel_spec_manager_class`` here would run its dynamic default,
+    which needs the gateway configuration the server has not built yet.
+    """
+    if serverapp.trait_has_value("kernel_spec_manager_class"):
+        return serverapp.kernel_spec_manager_class is not KernelSpecManager
+    if "kernel_spec_manager_class" in serverapp.config.get("ServerApp", {}):
+        return True
+    gateway = serverapp.config.get("GatewayClient", {})
+    return bool(gateway.get("url") or os.environ.get("JUPYTER_GATEWAY_URL"))
 
 
 class EnvsApp(ExtensionApp):  # type: ignore[misc]
@@ -100,6 +117,28 @@ class EnvsApp(ExtensionApp):  # type: ignore[misc]
         environments consistent. Default: 10.""",
     )
 
+    kernel_discovery = Bool(
+        True,
+        config=True,
+        help="""List the kernels of every conda environment in the launcher and
+        /api/kernelspecs (nb_conda_kernels-compatible names), started through the
+        jupyter-envs provisioner. When True (the default) and ServerApp.kernel_spec_manager_class
+        is left at Jupyter's default, the server uses
+        jupyter_envs.kernels.discovery.EnvKernelSpecManager; a kernel spec manager configured
+        explicitly is never replaced. False leaves kernel discovery to Jupyter.""",
+    )
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Install environment kernel discovery before the server builds its managers.
+
+        Extensions are linked before ``ServerApp.init_configurables``, so this is the one
+        moment where the kernel spec manager class can still be chosen without the user
+        editing a config file (config.d files only enable extensions).
+        """
+        super()._link_jupyter_server_extension(serverapp)
+        if self.kernel_discovery and not _kernel_spec_manager_chosen(serverapp):
+            serverapp.kernel_spec_manager_class = EnvKernelSpecManager
+
     def initialize_settings(self) -> None:
         """Build the core once; the handlers receive it through ``initialize``."""
         manager = build_manager(
@@ -110,6 +149,10 @@ class EnvsApp(ExtensionApp):  # type: ignore[misc]
             allow_protected_changes=self.allow_protected_changes,
             read_only=self.read_only,
         )
+        ksm = getattr(self.serverapp, "kernel_spec_manager", None)
+        if isinstance(ksm, EnvKernelSpecManager):
+            # One registry for REST and discovery: the same envs dirs, one cache.
+            ksm.registry = manager.registry
         self.tasks = TaskManager(history=self.task_history, log_lines=self.task_log_lines)
         search = PackageSearch(
             manager.registry.config.channels,

@@ -221,9 +221,9 @@ class ExportHandler(EnvsHandler):
         fmt = inputs.export_format(self.get_query_argument("format", "yml"))
         prefix = await self.known_env(env_id)
         export = await self.manager.export(prefix, fmt)
-        self.set_header("Content-Type", export.media_type)
         self.set_header("Content-Disposition", f'attachment; filename="{export.filename}"')
-        self.finish(export.text)
+        # APIHandler.finish would otherwise label every body application/json.
+        self.finish(export.text, set_content_type=export.media_type)
 
 
 class RevisionsHandler(EnvsHandler):

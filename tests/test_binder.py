@@ -175,11 +175,6 @@ def demo_server(tmp_path: Path, isolated: Path) -> Iterator[sshharness.RemoteJup
         tmp_path / "server",
         dict(os.environ),
         base_url="/binder/",
-        extra_config={
-            "ServerApp": {
-                "kernel_spec_manager_class": "jupyter_envs.kernels.discovery.EnvKernelSpecManager"
-            }
-        },
     )
     try:
         yield server.start()

@@ -7,6 +7,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jupyter_client.kernelspec import NoSuchKernel
@@ -187,9 +188,27 @@ async def test_kernelspec_path_user_is_seen_by_plain_manager(make_env) -> None:
     assert spec.metadata["kernel_provisioner"]["provisioner_name"] == PROVISIONER_NAME
 
 
-def test_server_config_file_enables_the_manager() -> None:
-    config = Path(__file__).parents[1] / "jupyter-config/server-config/jupyter_envs_kernels.json"
-    data = json.loads(config.read_text())
-    path = data["ServerApp"]["kernel_spec_manager_class"]
-    module, _, name = path.rpartition(".")
-    assert getattr(__import__(module, fromlist=[name]), name) is EnvKernelSpecManager
+def test_extension_installs_the_manager_unless_one_is_configured() -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_server.serverapp import ServerApp
+    from traitlets.config import Config
+
+    from jupyter_envs.app import EnvsApp
+
+    class Custom(KernelSpecManager):  # type: ignore[misc]
+        pass
+
+    def linked(app: EnvsApp, config: dict[str, Any] | None = None) -> Any:
+        server = ServerApp(config=Config(config or {}))
+        app._link_jupyter_server_extension(server)
+        # Left unset, the trait's default needs the gateway config (built later).
+        if not server.trait_has_value("kernel_spec_manager_class"):
+            return None
+        return server.kernel_spec_manager_class
+
+    assert linked(EnvsApp()) is EnvKernelSpecManager
+    assert linked(EnvsApp(), {"ServerApp": {"kernel_spec_manager_class": Custom}}) is not (
+        EnvKernelSpecManager
+    )
+    assert linked(EnvsApp(), {"GatewayClient": {"url": "http://127.0.0.1:1"}}) is None
+    assert linked(EnvsApp(kernel_discovery=False)) is None

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import json
 import shutil
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +18,11 @@ from jupyter_envs.kernels.provisioner import PROVISIONER_NAME
 pytestmark = pytest.mark.timeout(180)
 
 
-def on_server_loop(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-    """Run an async test on pytest-jupyter's loop, the one the server listens on.
-
-    (pytest-asyncio would run it on a loop of its own, where the server never answers.)
-    """
-
-    @functools.wraps(test)
-    def run(jp_asyncio_loop: asyncio.AbstractEventLoop, **kwargs: Any) -> None:
-        jp_asyncio_loop.run_until_complete(test(**kwargs))
-
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    params = [inspect.Parameter("jp_asyncio_loop", keyword)]
-    params += [p.replace(kind=keyword) for p in inspect.signature(test).parameters.values()]
-    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    return run
-
-
 @pytest.fixture
 def jp_server_config() -> dict[str, Any]:
-    # What jupyter-config/server-config/jupyter_envs_kernels.json sets after pip install.
-    path = Path(__file__).parents[1] / "jupyter-config/server-config/jupyter_envs_kernels.json"
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    # What `pip install` enables (jupyter-config/server-config/jupyter_envs.json) and nothing
+    # else: the extension itself installs environment kernel discovery.
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_envs": True}}}
 
 
 async def _kernelspecs(jp_fetch: Any) -> dict[str, Any]:
@@ -60,7 +40,6 @@ async def _start(jp_fetch: Any, name: str, path: str | None = None) -> str:
     return json.loads(response.body)["kernel"]["id"]  # type: ignore[no-any-return]
 
 
-@on_server_loop
 async def test_kernelspecs_listed_and_kernel_runs_in_env(
     make_env, jp_fetch, jp_serverapp, jp_root_dir: Path
 ) -> None:
@@ -86,7 +65,6 @@ async def test_kernelspecs_listed_and_kernel_runs_in_env(
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
 
 
-@on_server_loop
 async def test_new_environment_appears_without_restart(make_env, jp_fetch) -> None:
     before = await _kernelspecs(jp_fetch)
     assert "conda-env-fresh-py" not in before
@@ -95,7 +73,6 @@ async def test_new_environment_appears_without_restart(make_env, jp_fetch) -> No
     assert "conda-env-fresh-py" in after
 
 
-@on_server_loop
 async def test_restart_after_env_deleted_shows_fallback(make_env, jp_fetch, jp_serverapp) -> None:
     prefix = await make_env("gone")
     kernel_id = await _start(jp_fetch, "conda-env-gone-py")
@@ -111,7 +88,6 @@ async def test_restart_after_env_deleted_shows_fallback(make_env, jp_fetch, jp_s
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
 
 
-@on_server_loop
 async def test_websocket_execute_over_ipc_kernel(make_env, jp_fetch, jp_ws_fetch) -> None:
     """The browser's path: a websocket to the server, the server to the kernel over IPC."""
     prefix = await make_env("wsenv")

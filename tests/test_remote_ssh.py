@@ -27,8 +27,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 BASE_URL = "/remote/base/"
-KERNEL_SPEC_MANAGER = "jupyter_envs.kernels.discovery.EnvKernelSpecManager"
-
 
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[sshharness.Sshd]:
@@ -52,9 +50,6 @@ def remote(tmp_path: Path, remote_environ: dict[str, str]) -> Iterator[sshharnes
         tmp_path / "remote",
         remote_environ,
         base_url=BASE_URL,
-        # Installing puts this in jupyter_server_config.d/, but ServerApp only reads
-        # jpserver_extensions from there, so the kernelspec manager is set here too.
-        extra_config={"ServerApp": {"kernel_spec_manager_class": KERNEL_SPEC_MANAGER}},
     )
     try:
         yield server.start()

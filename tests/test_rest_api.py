@@ -194,15 +194,17 @@ async def test_package_search(jp_fetch: Fetch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "expect"),
+    ("fmt", "expect", "media_type"),
     [
-        pytest.param("yml", "dependencies:", id="yml"),
-        pytest.param("from-history", "dependencies:", id="from-history"),
-        pytest.param("lock", "libfoo", id="lock"),
-        pytest.param("explicit", "@EXPLICIT", id="explicit"),
+        pytest.param("yml", "dependencies:", "application/yaml", id="yml"),
+        pytest.param("from-history", "dependencies:", "application/yaml", id="from-history"),
+        pytest.param("lock", "libfoo", "application/yaml", id="lock"),
+        pytest.param("explicit", "@EXPLICIT", "text/plain", id="explicit"),
     ],
 )
-async def test_export_formats(jp_fetch: Fetch, envs_dir: Path, fmt: str, expect: str) -> None:
+async def test_export_formats(
+    jp_fetch: Fetch, envs_dir: Path, fmt: str, expect: str, media_type: str
+) -> None:
     _, _, response = await call(
         jp_fetch, "POST", "environments", body={"name": "exp", "specs": ["libfoo"]}
     )
@@ -212,6 +214,7 @@ async def test_export_formats(jp_fetch: Fetch, envs_dir: Path, fmt: str, expect:
     )
     assert status == 200
     assert expect in text
+    assert response.headers["Content-Type"].split(";")[0] == media_type
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith('attachment; filename="')
     assert "/" not in disposition

@@ -1,7 +1,7 @@
 """A KernelSpecManager that lists the kernels of every conda environment.
 
-Enabled by ``jupyter-config/server-config/jupyter_envs_kernels.json``
-(``ServerApp.kernel_spec_manager_class``). Environments come from
+Installed by the server extension (``EnvsApp.kernel_discovery``) when
+``ServerApp.kernel_spec_manager_class`` is left at its default. Environments come from
 :class:`jupyter_envs.envs.registry.EnvRegistry` (cached by modification time, no subprocess),
 and every call re-checks them, so a new environment's kernel shows up without a restart.
 Names follow nb_conda_kernels (see :mod:`jupyter_envs.kernels.naming`); the ordinary
