@@ -267,3 +267,27 @@ async def test_read_only_refuses_every_change(env: Path) -> None:
     assert tree(env) == before
     # Reading still works.
     assert (await manager.export(env, "from-history")).text
+
+
+async def test_listed_env_outside_envs_dirs_is_readable_not_changeable(
+    make_env, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """An environment made with ``conda create -p`` elsewhere is listed through
+    environments.txt: it can be read and exported, but not changed from here."""
+    from jupyter_envs.envs.registry import environments_txt
+
+    outside = await make_env("proj", ("libfoo",), prefix=tmp_path / "project" / "env")
+    environments_txt().parent.mkdir(parents=True, exist_ok=True)
+    environments_txt().write_text(f"{outside}\n")
+    manager = make_manager()
+    before = tree(outside)
+    export = await manager.export(outside, "explicit")
+    assert "@EXPLICIT" in export.text
+    assert isinstance(await manager.revisions(outside), list)
+    plan = await manager.preview_change(outside, "install", ["bar"])
+    assert [p.name for p in plan.install] == ["bar"]
+    with pytest.raises(Forbidden):
+        manager.check_change(outside, "install", ["bar"])
+    with pytest.raises(Forbidden):
+        await manager.delete(outside, Recorder())
+    assert tree(outside) == before

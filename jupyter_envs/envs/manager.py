@@ -151,8 +151,7 @@ class EnvManager:
             check_lock_text(req.lockfile, current_platform())  # raises InvalidRequest
         clone_from = None
         if req.clone_from is not None:
-            clone_from = self.registry.check_allowed(Path(req.clone_from))
-            self.registry.get(clone_from)  # NotFound
+            clone_from = Path(self.registry.get(Path(req.clone_from)).prefix)
         if name is None and req.prefix is None:
             raise InvalidRequest("Give a name or a prefix for the new environment.")
         prefix = self.registry.new_prefix(name, req.prefix)
@@ -164,13 +163,17 @@ class EnvManager:
         return self._create_job(req).prefix
 
     def _check_existing(self, prefix: Path, *, mutate: bool) -> Path:
+        """A listed environment's prefix (NotFound otherwise).
+
+        Reading is allowed for every environment conda lists (``environments.txt``
+        included); changing only inside the allowed directories and not when protected.
+        """
         if mutate:
             self._writable()
             path = self.registry.check_mutable(Path(prefix))
-        else:
-            path = self.registry.check_allowed(Path(prefix))
-        self.registry.get(path)  # NotFound
-        return path
+            self.registry.get(path)
+            return path
+        return Path(self.registry.get(Path(prefix)).prefix)
 
     def check_change(self, prefix: Path, action: ChangeAction, specs: Sequence[str]) -> None:
         """Every check of an install / update / remove. Touches nothing."""
