@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import fakecli
+import pytest
 
 from jupyter_envs.envs.backends.cli_parse import final_document, parse_documents
 
@@ -75,3 +76,21 @@ async def wait_file(path: Path, seconds: float = 10.0) -> str:
 def meta(prefix: Path) -> set[str]:
     """The names of the package records in ``prefix/conda-meta``."""
     return {p.name for p in (prefix / "conda-meta").glob("*.json")}
+
+
+# Fixtures of the CLI-backend tests (this module is a plugin: see conftest.pytest_plugins).
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The stand-in tools on a private bin dir; returns their state dir (plan + argv log)."""
+    state = install_fake(tmp_path)
+    monkeypatch.setenv("FAKECLI_DIR", str(state))
+    return state
+
+
+@pytest.fixture
+async def real_env(make_env: Any) -> Path:
+    """A real environment installed from the local channel (bar pulls libfoo)."""
+    path: Path = await make_env("real-env", ("bar", "hello"))
+    return path

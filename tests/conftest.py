@@ -11,7 +11,7 @@ import localchannel
 import pytest
 import yaml
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "cliutil"]
 
 _HOST_VARS = ("CONDA_", "MAMBA_", "_CE_", "CUDA_VISIBLE_DEVICES")
 

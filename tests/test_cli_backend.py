@@ -18,7 +18,6 @@ import pytest
 from cliutil import (
     DATA,
     alive,
-    install_fake,
     recorded,
     tool_path,
     wait_file,
@@ -32,21 +31,6 @@ from jupyter_envs.envs.condaconfig import load_conda_config
 from jupyter_envs.envs.manager import CreateRequest, EnvManager
 from jupyter_envs.envs.registry import EnvRegistry
 from jupyter_envs.errors import BackendError, NotFound, SolveError
-
-
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The stand-in tools on a private bin dir; returns their state dir (plan + argv log)."""
-    state = install_fake(tmp_path)
-    monkeypatch.setenv("FAKECLI_DIR", str(state))
-    return state
-
-
-@pytest.fixture
-async def real_env(make_env: Any) -> Path:
-    """A real environment installed from the local channel (bar pulls libfoo)."""
-    path: Path = await make_env("real-env", ("bar", "hello"))
-    return path
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import fakecli
 import pytest
 import rattler
-from cliutil import DATA, install_fake, meta, tool_path
+from cliutil import DATA, meta, tool_path
 from opsutil import Recorder
 
 from jupyter_envs.envs.backends.cli import (
@@ -25,21 +24,6 @@ from jupyter_envs.envs.backends.cli import (
     MicromambaBackend,
 )
 from jupyter_envs.errors import BackendError, InvalidRequest, NotFound, SolveError
-
-
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The stand-in tools on a private bin dir; returns their state dir (plan + argv log)."""
-    state = install_fake(tmp_path)
-    monkeypatch.setenv("FAKECLI_DIR", str(state))
-    return state
-
-
-@pytest.fixture
-async def real_env(make_env: Any) -> Path:
-    """A real environment installed from the local channel (bar pulls libfoo)."""
-    path: Path = await make_env("real-env", ("bar", "hello"))
-    return path
 
 
 def _explicit_urls(text: str) -> list[str]:
