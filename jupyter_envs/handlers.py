@@ -84,9 +84,9 @@ class EnvsHandler(APIHandler):  # type: ignore[misc]
 
     def no_task_on(self, prefix: Path) -> None:
         """Conflict when a task is queued or running on ``prefix`` (two creates of one target)."""
-        for task in self.tasks.list():
-            if not task.is_finished and task.prefix == prefix:
-                raise Conflict(BUSY_MESSAGE.format(prefix=prefix, tid=task.id))
+        task = self.tasks.active(prefix)
+        if task is not None:
+            raise Conflict(BUSY_MESSAGE.format(prefix=prefix, tid=task.id))
 
     def accepted(self, task: Task) -> None:
         """Answer 202 with the task and its Location."""

@@ -91,11 +91,11 @@ async def test_changes_to_one_env_are_serialized_others_run_in_parallel() -> Non
     await other.wait()
     assert first.state == "running"
     assert second.state == "queued"
-    assert tasks.busy(ENV_A)
+    assert tasks.active(ENV_A) is not None
     gate.set()
     await second.wait()
     assert events == ["start a1", "start b", "end b", "end a1", "start a2", "end a2"]
-    assert not tasks.busy(ENV_A)
+    assert tasks.active(ENV_A) is None
 
 
 async def test_cancel_running_and_queued() -> None:

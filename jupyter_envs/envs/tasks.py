@@ -199,9 +199,12 @@ class TaskManager:
         """Running and recent tasks, newest first."""
         return sorted(self._tasks.values(), key=lambda t: t.created, reverse=True)
 
-    def busy(self, prefix: Path) -> bool:
-        """Whether a task is queued or running on ``prefix``."""
-        return any(not t.is_finished and t.prefix == Path(prefix) for t in self._tasks.values())
+    def active(self, prefix: Path) -> Task | None:
+        """A task queued or running on ``prefix``, if there is one."""
+        prefix = Path(prefix)
+        return next(
+            (t for t in self._tasks.values() if not t.is_finished and t.prefix == prefix), None
+        )
 
     def cancel(self, tid: str) -> Task:
         """Ask task ``tid`` to stop; its operation leaves the environment consistent."""

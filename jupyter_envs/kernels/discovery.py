@@ -23,7 +23,6 @@ from traitlets import Bool, Dict, TraitError, Unicode, validate
 from ..envs.condaconfig import CondaConfig
 from ..envs.model import EnvInfo
 from . import naming
-from .activation import conda_env_name
 from .envspecs import EnvScanCache, build_spec
 from .writer import KernelspecWriter
 
@@ -128,9 +127,15 @@ class EnvKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
         """Kernel name -> kernelspec for every environment kernel (re-checked on each call)."""
         source = self._source()
         config = source.config
-        envs = sorted(source.list(), key=lambda env: env.prefix)
         pattern = re.compile(self.env_filter) if self.env_filter is not None else None
-        listed = [env.prefix for env in envs if pattern is None or not pattern.search(env.prefix)]
+        # The registry already knows which environments hold a kernel (cached by mtime):
+        # only those are scanned for kernel.json files.
+        envs = {
+            env.prefix: env
+            for env in sorted(source.list(), key=lambda env: env.prefix)
+            if env.has_kernel and (pattern is None or not pattern.search(env.prefix))
+        }
+        listed = list(envs)
         scans = {prefix: self._scans.get(prefix) for prefix in listed}
         self._scans.retain(set(listed))
         key = (
@@ -140,7 +145,6 @@ class EnvKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
         )
         if key == self._key:
             return self._specs
-        roots = {Path(env.prefix) for env in envs if env.is_root}
         base = config.root_prefixes[0] if config.root_prefixes else None
         default_envs = base / "envs" if base else (config.envs_dirs or (None,))[0]
         names = naming.env_names(
@@ -167,9 +171,7 @@ class EnvKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
                     prefix=prefix,
                     env_name=env_name,
                     display_name=shown,
-                    conda_name=conda_env_name(
-                        prefix, is_root=prefix in roots, envs_dirs=config.envs_dirs
-                    ),
+                    conda_name=envs[str(prefix)].name,  # conda's label: base, name or path
                     provisioner_config=dict(self.provisioner_config),
                 )
                 fields = {k: v for k, v in data.items() if k in _SPEC_TRAITS}
