@@ -64,7 +64,7 @@ async def median_ms(work: Callable[[int], Awaitable[object]], runs: int) -> floa
 
 async def main(runs: int) -> None:
     config = load_conda_config()
-    manager = EnvManager(EnvRegistry(config), RattlerBackend(), channels=config.channels)
+    manager = EnvManager(EnvRegistry(config), RattlerBackend())
     quiet = NullReporter()
 
     async def create(i: int) -> None:

@@ -25,7 +25,7 @@ from .envs.model import (
     prefix_from_id,
     to_json,
 )
-from .envs.wiring import BACKEND_KINDS, BackendKind, build_manager, check_deletable
+from .envs.wiring import BACKEND_KINDS, BackendKind, build_manager
 from .errors import EnvsError, InvalidRequest, NotFound
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -215,7 +215,7 @@ async def _dispatch(
         _print_plan(plan, out)
         return 0
     if command == "delete":
-        await asyncio.to_thread(check_deletable, manager.registry, prefix)
+        await asyncio.to_thread(manager.check_delete, prefix)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise InvalidRequest(DELETE_NEEDS_YES.format(prefix=prefix))

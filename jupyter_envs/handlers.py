@@ -27,7 +27,6 @@ from .envs.manager import EnvManager
 from .envs.model import to_json
 from .envs.search import PackageSearch
 from .envs.tasks import Runner, Task, TaskManager
-from .envs.wiring import check_deletable
 from .errors import Conflict, EnvsError, NotFound, ReadOnly, http_status
 from .gpu.handlers import default_handlers as gpu_handlers
 
@@ -177,7 +176,7 @@ class EnvironmentHandler(EnvsHandler):
     async def delete(self, env_id: str) -> None:
         self.check_writable()
         prefix = await self.known_env(env_id)
-        await asyncio.to_thread(check_deletable, self.manager.registry, prefix)
+        await asyncio.to_thread(self.manager.check_delete, prefix)
         self.submit("delete", prefix, lambda reporter: self.manager.delete(prefix, reporter))
 
 

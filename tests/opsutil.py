@@ -20,7 +20,7 @@ def make_manager(*, read_only: bool = False) -> EnvManager:
     """A manager over the test's isolated conda configuration (see conftest ``isolated``)."""
     config = load_conda_config()
     return EnvManager(
-        EnvRegistry(config), RattlerBackend(), channels=config.channels, read_only=read_only
+        EnvRegistry(config), RattlerBackend(), read_only=read_only
     )
 
 

@@ -307,7 +307,7 @@ def cli_manager(fake: Path) -> EnvManager:
     """The real manager and registry over the test's conda configuration, driving the fake."""
     config = load_conda_config()
     backend = CondaBackend(tool_path(fake, "conda"), kill_grace=0.5)
-    return EnvManager(EnvRegistry(config), backend, channels=config.channels)
+    return EnvManager(EnvRegistry(config), backend)
 
 
 async def test_manager_create_with_the_cli(

@@ -291,3 +291,22 @@ async def test_listed_env_outside_envs_dirs_is_readable_not_changeable(
     with pytest.raises(Forbidden):
         await manager.delete(outside, Recorder())
     assert tree(outside) == before
+
+
+async def test_protected_env_is_never_deleted_even_when_changes_are_allowed(
+    make_env,  # type: ignore[no-untyped-def]
+) -> None:
+    from jupyter_envs.envs.backends.rattler import RattlerBackend
+    from jupyter_envs.envs.condaconfig import load_conda_config
+    from jupyter_envs.envs.registry import EnvRegistry
+
+    prefix = await make_env("guarded", ("libfoo",))
+    registry = EnvRegistry(
+        load_conda_config(), protected=[prefix], allow_protected_changes=True
+    )
+    manager = EnvManager(registry, RattlerBackend())
+    manager.check_change(prefix, "install", ["bar"])  # changes are allowed...
+    before = tree(prefix)
+    with pytest.raises(Forbidden, match="never deleted"):
+        await manager.delete(prefix, Recorder())  # ...deleting is not
+    assert tree(prefix) == before

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BackendError, EnvsError, InvalidRequest, NotFound, ReadOnly
+from ..errors import BackendError, EnvsError, Forbidden, InvalidRequest, NotFound, ReadOnly
 from . import history
 from .backends.base import Backend
 from .backends.rattler_support import current_platform, read_prefix_records, run_to_completion
@@ -28,6 +28,7 @@ from .envfile import (
     validate_channel,
     write_environment_yml,
     write_explicit,
+    write_lock,
 )
 from .model import (
     CHANGE_ACTIONS,
@@ -45,6 +46,10 @@ from .validate import validate_specs
 
 READ_ONLY_MESSAGE = "jupyter-envs runs read-only: environments cannot be changed."
 _MAX_CHANNELS = 32
+PROTECTED_DELETE = (
+    "{prefix} is protected (the root environment, the server's own, or configured in "
+    "EnvsApp.protected_prefixes): it is never deleted through jupyter-envs."
+)
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -100,13 +105,10 @@ class EnvManager:
         registry: EnvRegistry,
         backend: Backend,
         *,
-        channels: Sequence[str] = (),
         read_only: bool = False,
     ) -> None:
         self.registry = registry
         self.backend = backend
-        #: Channels (names or URLs) used when a request names none; conda's when empty.
-        self.channels = tuple(channels)
         self.read_only = read_only
 
     # -- checks (synchronous, touch nothing) ------------------------------------------
@@ -116,11 +118,11 @@ class EnvManager:
             raise ReadOnly(READ_ONLY_MESSAGE)
 
     def _channels(self, requested: Sequence[str]) -> tuple[str, ...]:
-        """Full channel URLs: ``requested``, else the manager's, else conda's."""
+        """Full channel URLs: ``requested``, else the configured ones (``registry.config``)."""
         if isinstance(requested, str) or len(requested) > _MAX_CHANNELS:
             raise InvalidRequest(f"'channels' must be a list of at most {_MAX_CHANNELS} names.")
         names = [validate_channel(c) for c in requested]
-        names = names or list(self.channels) or list(self.registry.config.channels)
+        names = names or list(self.registry.config.channels)
         return resolve_channels(names, self.registry.config)
 
     def _create_job(self, req: CreateRequest) -> _CreateJob:
@@ -177,16 +179,34 @@ class EnvManager:
 
     def check_change(self, prefix: Path, action: ChangeAction, specs: Sequence[str]) -> None:
         """Every check of an install / update / remove. Touches nothing."""
-        self._check_existing(prefix, mutate=True)
+        self._check_change(prefix, action, specs, mutate=True)
+
+    def _check_change(
+        self, prefix: Path, action: ChangeAction, specs: Sequence[str], *, mutate: bool
+    ) -> tuple[Path, list[str]]:
+        path = self._check_existing(prefix, mutate=mutate)
         if action not in CHANGE_ACTIONS:
             raise InvalidRequest(f"Unknown action {action!r} (one of {', '.join(CHANGE_ACTIONS)}).")
-        validate_specs(list(specs))
+        return path, validate_specs(list(specs))
+
+    def check_delete(self, prefix: Path) -> Path:
+        """``prefix`` when it may be deleted: changeable, and never a protected or root
+        environment (not even with ``allow_protected_changes``). Touches nothing."""
+        path = self._check_existing(prefix, mutate=True)
+        info = self.registry.get(path)
+        if info.protected or info.is_root:
+            raise Forbidden(PROTECTED_DELETE.format(prefix=path))
+        return path
 
     # -- creating --------------------------------------------------------------------
 
     async def create(self, req: CreateRequest, reporter: Reporter) -> EnvInfo:
-        """Create an environment and register it; on failure or cancel, remove it again."""
-        job = self._create_job(req)
+        """Create an environment and register it; on failure or cancel, remove it again.
+
+        The checks run again here (off the event loop): the disk may have changed since
+        :meth:`check_create` answered.
+        """
+        job = await asyncio.to_thread(self._create_job, req)
         try:
             if job.clone_from is not None:
                 await self.backend.clone(job.clone_from, job.prefix, reporter)
@@ -205,7 +225,7 @@ class EnvManager:
 
     async def preview_create(self, req: CreateRequest) -> Plan:
         """What a create would install; nothing is written."""
-        job = self._create_job(req)
+        job = await asyncio.to_thread(self._create_job, req)
         if job.clone_from is not None:
             details = await asyncio.to_thread(self.registry.details, job.clone_from)
             return Plan(install=list(details.packages))
@@ -238,13 +258,12 @@ class EnvManager:
         channels: Sequence[str] = (),
     ) -> Plan:
         """Install, update or remove packages; the Plan of what was done."""
-        self.check_change(prefix, action, specs)
-        path = self.registry.check_mutable(Path(prefix))
+        path, checked = await asyncio.to_thread(
+            self._check_change, prefix, action, specs, mutate=True
+        )
         urls = self._channels(channels)
         try:
-            return await self._guard(
-                self.backend.change(path, action, validate_specs(list(specs)), urls, reporter)
-            )
+            return await self._guard(self.backend.change(path, action, checked, urls, reporter))
         finally:
             self.registry.invalidate(path)
 
@@ -257,10 +276,9 @@ class EnvManager:
         channels: Sequence[str] = (),
     ) -> Plan:
         """What a change would do; nothing is written."""
-        path = self._check_existing(prefix, mutate=False)
-        if action not in CHANGE_ACTIONS:
-            raise InvalidRequest(f"Unknown action {action!r} (one of {', '.join(CHANGE_ACTIONS)}).")
-        checked = validate_specs(list(specs))
+        path, checked = await asyncio.to_thread(
+            self._check_change, prefix, action, specs, mutate=False
+        )
         urls = self._channels(channels)
         return await self._guard(
             self.backend.change(path, action, checked, urls, NullReporter(), dry_run=True)
@@ -268,7 +286,7 @@ class EnvManager:
 
     async def rollback(self, prefix: Path, revision: int, reporter: Reporter) -> Plan:
         """Reinstall the exact package set of ``revision`` (recorded as a new revision)."""
-        path = self._check_existing(prefix, mutate=True)
+        path = await asyncio.to_thread(self._check_existing, prefix, mutate=True)
         if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
             raise InvalidRequest("A revision is a number >= 0.")
         try:
@@ -278,7 +296,7 @@ class EnvManager:
 
     async def delete(self, prefix: Path, reporter: Reporter) -> None:
         """Remove an environment from disk and from ``environments.txt``."""
-        path = self._check_existing(prefix, mutate=True)
+        path = await asyncio.to_thread(self.check_delete, prefix)
         reporter.log(f"removing {path}")
         await run_to_completion(asyncio.to_thread(_remove_tree, path))
         await asyncio.to_thread(self.registry.unregister, path)
@@ -299,7 +317,7 @@ class EnvManager:
 
     async def revisions(self, prefix: Path) -> list[Revision]:
         """The environment's history revisions, oldest (0) first."""
-        path = self._check_existing(prefix, mutate=False)
+        path = await asyncio.to_thread(self._check_existing, prefix, mutate=False)
         return await asyncio.to_thread(history.read_revisions, path)
 
     async def export(self, prefix: Path, fmt: ExportFormat) -> Export:
@@ -308,7 +326,7 @@ class EnvManager:
             raise InvalidRequest(
                 f"Unknown export format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})."
             )
-        path = self._check_existing(prefix, mutate=False)
+        path = await asyncio.to_thread(self._check_existing, prefix, mutate=False)
         details = await asyncio.to_thread(self.registry.details, path)
         name = details.name or path.name
         stem = _UNSAFE_FILENAME.sub("_", name).strip("._") or "environment"
@@ -328,9 +346,9 @@ class EnvManager:
             specs = await asyncio.to_thread(history.requested_specs, path)
             text = write_environment_yml(name, channels, specs)
             return Export(text, f"{stem}-from-history.yml", "application/yaml")
-        if fmt == "lock":
-            text = await self.backend.export_lock(path)
-            return Export(text, f"{stem}-lock.yml", "application/yaml")
         records = await asyncio.to_thread(read_prefix_records, path)
+        if fmt == "lock":
+            text = await asyncio.to_thread(write_lock, records, current_platform())
+            return Export(text, f"{stem}-lock.yml", "application/yaml")
         text = write_explicit(records, current_platform())
         return Export(text, f"{stem}-explicit.txt", "text/plain")

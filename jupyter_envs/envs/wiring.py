@@ -8,20 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
 
-from ..errors import Forbidden
-from .backends.select import select_backend
+from .backends.select import BACKEND_KINDS, BackendKind, select_backend
 from .condaconfig import load_conda_config
 from .manager import EnvManager
 from .registry import EnvRegistry
 
-PROTECTED_DELETE = (
-    "{prefix} is protected (the root environment, the server's own, or configured in "
-    "EnvsApp.protected_prefixes): it is never deleted through jupyter-envs."
-)
-BackendKind = Literal["auto", "rattler", "conda", "mamba", "micromamba"]
-BACKEND_KINDS: tuple[BackendKind, ...] = ("auto", "rattler", "conda", "mamba", "micromamba")
+__all__ = ["BACKEND_KINDS", "BackendKind", "build_manager"]
 
 
 def build_manager(
@@ -49,14 +42,5 @@ def build_manager(
         allow_protected_changes=allow_protected_changes,
     )
     engine = select_backend(backend, environ)
-    return EnvManager(registry, engine, channels=config.channels, read_only=read_only)
+    return EnvManager(registry, engine, read_only=read_only)
 
-
-def check_deletable(registry: EnvRegistry, prefix: Path) -> Path:
-    """``prefix`` when it may be deleted: allowed, and not protected even where
-    ``allow_protected_changes`` lets protected environments change. Forbidden otherwise."""
-    path = registry.check_mutable(prefix)
-    info = registry.get(path)
-    if info.protected or info.is_root:
-        raise Forbidden(PROTECTED_DELETE.format(prefix=path))
-    return path
