@@ -15,7 +15,7 @@ import fakecli
 import pytest
 import rattler
 from cliutil import DATA, meta, tool_path
-from opsutil import Recorder
+from opsutil import Recorder, make_manager
 
 from jupyter_envs.envs.backends.cli import (
     NO_REVISION_MESSAGE,
@@ -23,6 +23,7 @@ from jupyter_envs.envs.backends.cli import (
     MambaBackend,
     MicromambaBackend,
 )
+from jupyter_envs.envs.backends.rattler_support import RESTORING
 from jupyter_envs.errors import BackendError, InvalidRequest, NotFound, SolveError
 
 
@@ -32,11 +33,15 @@ def _explicit_urls(text: str) -> list[str]:
     return sorted(line.split("#")[0] for line in lines[1:])
 
 
-async def test_export_lock_then_create_from_lock(
-    fake: Path, real_env: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    "fmt", [pytest.param("lock", id="lock"), pytest.param("explicit", id="explicit")]
+)
+async def test_exported_file_then_create_from_lock(
+    fake: Path, real_env: Path, tmp_path: Path, fmt: str
 ) -> None:
+    """Both files the manager exports re-create the environment through a conda CLI."""
     backend = CondaBackend(tool_path(fake, "conda"))
-    lock = await backend.export_lock(real_env)
+    lock = (await make_manager().export(real_env, fmt)).text  # type: ignore[arg-type]
     names = {"bar", "hello", "libfoo", "python"}
     preview = await backend.create_from_lock(tmp_path / "new", lock, Recorder(), dry_run=True)
     assert {p.name for p in preview.install} == names
@@ -114,7 +119,7 @@ async def test_failed_change_restores_the_environment(
     with pytest.raises(SolveError):
         await cls(tool_path(fake, cls.name)).change(real_env, "install", ["bar"], [], reporter)
     assert meta(real_env) == before
-    assert any(line.startswith("Restoring") for line in reporter.lines)
+    assert RESTORING in reporter.lines
     # The restored packages are really there again, files included.
     assert all((real_env / f).exists() for f in _files_of(real_env, "libfoo"))
 
@@ -156,7 +161,7 @@ async def test_successful_change_is_left_alone(fake: Path, real_env: Path) -> No
     assert not plan.install
     assert not plan.change
     assert not any(n.startswith("hello-") for n in meta(real_env))
-    assert not any(line.startswith("Restoring") for line in reporter.lines)
+    assert RESTORING not in reporter.lines
 
 
 async def test_conda_rollback_argv(fake: Path, real_env: Path) -> None:

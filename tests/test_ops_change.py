@@ -20,6 +20,7 @@ from opsutil import (
 )
 
 from jupyter_envs.envs import history, snapshots
+from jupyter_envs.envs.backends.rattler_support import RESTORING
 from jupyter_envs.envs.manager import CreateRequest, EnvManager
 from jupyter_envs.envs.model import ChangeAction
 from jupyter_envs.errors import (
@@ -170,7 +171,7 @@ async def test_cancelled_change_leaves_env_as_it_was(mutable_channel: Path, envs
     rec = Recorder()
     work = manager.change(prefix, "install", [*specs, "bar=2.0"], rec, channels=[url])
     await cancel_at_first_link(work, rec)
-    assert "restoring the previous packages" in rec.lines
+    assert RESTORING in rec.lines
     assert tree(prefix) == before
     await asyncio.sleep(0.3)
     assert tree(prefix) == before

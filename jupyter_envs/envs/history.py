@@ -143,15 +143,16 @@ def _installed_names(prefix: Path) -> set[str] | None:
     return {e[:-5].rsplit("-", 2)[0] for e in entries if e.endswith(".json") and e.count("-") >= 2}
 
 
-def requested_specs(prefix: Path) -> list[str]:
+def requested_specs(prefix: Path, *, upto: int | None = None) -> list[str]:
     """What the user asked for, as conda's ``History.get_requested_specs_map`` sees it.
 
     Later update specs replace earlier ones of the same name, remove specs drop them,
     neutered specs override both, and specs whose package is no longer installed are left
-    out.
+    out. With ``upto``: what had been asked for as of revision ``upto`` (nothing left out).
     """
     spec_map: dict[str, str] = {}
-    for block in _parse(prefix):
+    blocks = _parse(prefix)
+    for block in blocks if upto is None else blocks[: upto + 1]:
         if not any(_CMD.match(line) for line in block.comments):
             continue  # conda only counts blocks that say which command ran
         rev = _revision(0, block)
@@ -165,7 +166,7 @@ def requested_specs(prefix: Path) -> list[str]:
             if specs and specs.group(1) == "neutered":
                 for spec in _parse_specs(specs.group(2) or ""):
                     spec_map[spec_name(spec)] = spec
-    installed = _installed_names(prefix)
+    installed = _installed_names(prefix) if upto is None else None
     if installed is None:
         return list(spec_map.values())
     return [spec for name, spec in spec_map.items() if name in installed]

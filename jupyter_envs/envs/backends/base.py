@@ -59,7 +59,3 @@ class Backend(ABC):
     @abstractmethod
     async def rollback(self, prefix: Path, revision: int, reporter: Reporter) -> Plan:
         """Bring ``prefix`` back to the exact package set it had at ``revision``."""
-
-    @abstractmethod
-    async def export_lock(self, prefix: Path) -> str:
-        """The environment as a lock file (text)."""

@@ -31,10 +31,17 @@ from .cli_parse import (
     plan_from_result,
 )
 from .cli_process import DEFAULT_KILL_GRACE, DEFAULT_MAX_STDOUT, run_tool
-from .rattler_support import diff, read_prefix_records, run_to_completion
+from .rattler_support import (
+    LazyGateway,
+    current_platform,
+    diff,
+    lock_records,
+    read_prefix_records,
+    restore_records,
+    run_to_completion,
+)
 
 CliTool = Literal["conda", "mamba", "micromamba"]
-CLI_TOOLS: tuple[CliTool, ...] = ("conda", "mamba", "micromamba")
 #: Default limit for one tool run, in seconds.
 DEFAULT_TIMEOUT = 3600.0
 _IGNORED_EXITS = frozenset({"DryRunExit", "CondaSystemExit"})
@@ -70,6 +77,8 @@ class CliBackend(Backend):
         self.max_output = max_output
         self.environ = dict(environ) if environ is not None else None
         self.kill_grace = kill_grace
+        # Only for @EXPLICIT lock files, resolved against their channels' indexes.
+        self._gateway = LazyGateway()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.executable!r})"
@@ -150,11 +159,10 @@ class CliBackend(Backend):
     async def create_from_lock(
         self, prefix: Path, lock_text: str, reporter: Reporter, *, dry_run: bool = False
     ) -> Plan:
-        records = await asyncio.to_thread(cli_lock.lock_records, lock_text)
-        if dry_run:
-            return cli_lock.plan_from_records(records)
-        await self._create_explicit(prefix, records, reporter)
-        return cli_lock.plan_from_records(records)
+        records = await lock_records(lock_text, current_platform(), self._gateway)
+        if not dry_run:
+            await self._create_explicit(prefix, records, reporter)
+        return diff([], records)
 
     async def clone(self, source: Path, prefix: Path, reporter: Reporter) -> Plan:
         records = await asyncio.to_thread(cli_lock.prefix_records, source)
@@ -163,7 +171,7 @@ class CliBackend(Backend):
             await self._run(argv, reporter)
         else:
             await self._create_explicit(prefix, records, reporter)
-        return cli_lock.plan_from_records(records)
+        return diff([], records)
 
     async def rollback(self, prefix: Path, revision: int, reporter: Reporter) -> Plan:
         if not self.supports_revision:
@@ -172,9 +180,6 @@ class CliBackend(Backend):
             raise InvalidRequest(f"Not a revision number: {revision!r}.")
         argv = self.command("install", prefix, extra=[f"--revision={revision}"])
         return await self._consistent(prefix, argv, reporter)
-
-    async def export_lock(self, prefix: Path) -> str:
-        return await asyncio.to_thread(cli_lock.lock_from_prefix, prefix)
 
     # -- running --------------------------------------------------------------------------
 
@@ -189,7 +194,9 @@ class CliBackend(Backend):
             await self._run(argv, reporter, removing=removing)
         except (EnvsError, asyncio.CancelledError) as exc:
             try:
-                await run_to_completion(cli_lock.restore(prefix, before, reporter))
+                await run_to_completion(
+                    restore_records(prefix, before, reporter, cache_dir=None)
+                )
             except EnvsError as failure:
                 reporter.log(str(failure))
                 if isinstance(exc, EnvsError):
@@ -200,7 +207,7 @@ class CliBackend(Backend):
 
     async def _installed_plan(self, prefix: Path) -> Plan:
         """What a finished create put into ``prefix`` (read from disk, not the tool's word)."""
-        return cli_lock.plan_from_records(await asyncio.to_thread(read_prefix_records, prefix))
+        return diff([], await asyncio.to_thread(read_prefix_records, prefix))
 
     async def _create_explicit(
         self, prefix: Path, records: Sequence[Any], reporter: Reporter

@@ -19,24 +19,22 @@ from rattler.exceptions import SolverError
 
 from ...errors import BackendError, InvalidRequest, NotFound, SolveError
 from .. import history, snapshots
-from ..envfile import is_explicit, parse_explicit, read_lock
 from ..model import ChangeAction, Plan, Reporter
 from ..validate import spec_names
 from .base import Backend
 from .rattler_support import (
+    LazyGateway,
     current_platform,
     diff,
-    explicit_records,
     install_records,
+    lock_records,
     package_cache_dir,
     read_prefix_records,
-    record_dist,
     record_name,
-    repodata_cache_dir,
+    restore_records,
     run_to_completion,
     solve_error,
     to_package,
-    wait_until_settled,
 )
 
 LEFT_AS_IT_WAS = "The environment was left as it was."
@@ -44,17 +42,6 @@ LEFT_AS_IT_WAS = "The environment was left as it was."
 
 def _command(*args: str) -> str:
     return shlex.join(["jupyter-envs", *args])
-
-
-def _specs_at(prefix: Path, revision: int) -> list[str]:
-    """The specs the user had asked for as of ``revision`` (conda's fold over the history)."""
-    spec_map: dict[str, str] = {}
-    for rev in history.read_revisions(prefix)[: revision + 1]:
-        for spec in rev.remove_specs:
-            spec_map.pop(history.spec_name(spec), None)
-        for spec in rev.update_specs:
-            spec_map[history.spec_name(spec)] = spec
-    return list(spec_map.values())
 
 
 class RattlerBackend(Backend):
@@ -67,14 +54,7 @@ class RattlerBackend(Backend):
         #: default (``RATTLER_CACHE_DIR`` or ``~/.cache/rattler/cache``) when None.
         self.cache_dir = cache_dir
         self.platform = current_platform()
-        self._gateway_instance: rattler.Gateway | None = None
-
-    async def _gateway(self) -> rattler.Gateway:
-        """One Gateway for the backend (building one blocks for ~30 ms: done in a thread)."""
-        if self._gateway_instance is None:
-            cache = repodata_cache_dir(self.cache_dir)
-            self._gateway_instance = await asyncio.to_thread(rattler.Gateway, cache_dir=cache)
-        return self._gateway_instance
+        self._gateway = LazyGateway(cache_dir)
 
     # -- solving ---------------------------------------------------------------------
 
@@ -97,7 +77,7 @@ class RattlerBackend(Backend):
             raise InvalidRequest(f"Invalid package spec: {exc}") from exc
         overrides = rattler.VirtualPackageOverrides.from_env()  # honours CONDA_OVERRIDE_CUDA
         virtual = await asyncio.to_thread(rattler.VirtualPackage.detect, overrides)
-        gateway = await self._gateway()
+        gateway = await self._gateway.get()
         for channel in channels:
             # Its in-memory repodata would go stale when a channel changes; the on-disk
             # cache (HTTP caching headers) still saves a download.
@@ -145,10 +125,7 @@ class RattlerBackend(Backend):
     async def create_from_lock(
         self, prefix: Path, lock_text: str, reporter: Reporter, *, dry_run: bool = False
     ) -> Plan:
-        if is_explicit(lock_text):
-            records = await explicit_records(await self._gateway(), parse_explicit(lock_text))
-        else:
-            records = await asyncio.to_thread(read_lock, lock_text, self.platform)
+        records = await lock_records(lock_text, self.platform, self._gateway)
         plan = diff([], records)
         if dry_run:
             return plan
@@ -239,7 +216,7 @@ class RattlerBackend(Backend):
         plan = diff(installed, target)
         if plan.empty:
             return plan
-        wanted = await asyncio.to_thread(_specs_at, prefix, revision)
+        wanted = await asyncio.to_thread(history.requested_specs, prefix, upto=revision)
         now = await asyncio.to_thread(history.requested_specs, prefix)
         wanted_names = {history.spec_name(s) for s in wanted}
         dropped = [s for s in now if history.spec_name(s) not in wanted_names]
@@ -254,14 +231,6 @@ class RattlerBackend(Backend):
             remove_specs=dropped,
         )
         return plan
-
-    async def export_lock(self, prefix: Path) -> str:
-        from ..envfile import write_lock
-
-        records = await asyncio.to_thread(read_prefix_records, prefix)
-        if not records:
-            raise NotFound(f"{prefix} holds no conda packages.")
-        return await asyncio.to_thread(write_lock, records, self.platform)
 
     # -- installing and recording --------------------------------------------------------
 
@@ -312,7 +281,9 @@ class RattlerBackend(Backend):
                 reporter=reporter,
             )
         except BaseException as exc:
-            await run_to_completion(self._restore(prefix, installed, reporter))
+            await run_to_completion(
+                restore_records(prefix, installed, reporter, cache_dir=self.cache_dir)
+            )
             if isinstance(exc, BackendError):
                 raise BackendError(f"{exc} {LEFT_AS_IT_WAS}") from exc
             raise
@@ -322,35 +293,6 @@ class RattlerBackend(Backend):
                 self._record, prefix, installed, command, list(update_specs), list(remove_specs)
             )
         )
-
-    async def _restore(
-        self, prefix: Path, before: Sequence[rattler.PrefixRecord], reporter: Reporter
-    ) -> None:
-        """Put the record set ``before`` back (from the package cache, no solve)."""
-        reporter.log("restoring the previous packages")
-        # A failed rattler transaction may still be linking (see rattler_support).
-        await wait_until_settled(prefix)
-        requested = sorted({s for r in before for s in r.requested_specs})
-        want = {record_dist(r) for r in before}
-        for _ in range(3):
-            now = await asyncio.to_thread(read_prefix_records, prefix)
-            if {record_dist(r) for r in now} == want:
-                return
-            try:
-                await install_records(
-                    before,
-                    prefix,
-                    installed=now,
-                    requested_specs=requested,
-                    cache_dir=package_cache_dir(self.cache_dir),
-                    reporter=reporter,
-                )
-            except BackendError as exc:
-                raise BackendError(
-                    f"The change failed and restoring the previous packages of {prefix} "
-                    f"failed too: {exc}"
-                ) from exc
-        raise BackendError(f"Could not restore the previous packages of {prefix}.")
 
     def _baseline(self, prefix: Path, installed: Sequence[rattler.PrefixRecord]) -> None:
         """Make sure the state before a change is a revision with a snapshot (blocking)."""

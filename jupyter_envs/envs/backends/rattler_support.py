@@ -31,9 +31,11 @@ import rattler
 from rattler.exceptions import SolverError
 
 from ...errors import BackendError, InvalidRequest, NotFound, SolveError
-from ..envfile import ExplicitEntry
+from ..envfile import ExplicitEntry, is_explicit, parse_explicit, read_lock
 from ..model import CondaPackage, PackageChange, Plan, Reporter
 
+#: Logged when a failed or cancelled change is undone.
+RESTORING = "restoring the previous packages"
 #: Longest solver explanation passed on to the user.
 MAX_SOLVER_MESSAGE = 4000
 _SOLVER_PREFIX = "Cannot solve the request because of:"
@@ -299,3 +301,69 @@ def package_cache_dir(base: Path | None) -> Path | None:
 def repodata_cache_dir(base: Path | None) -> Path | None:
     """The repodata cache under ``base`` (rattler's default when None)."""
     return None if base is None else base / "repodata"
+
+
+class LazyGateway:
+    """One rattler Gateway, built on first use in a thread (building one blocks ~30 ms)."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir
+        self._gateway: rattler.Gateway | None = None
+
+    async def get(self) -> rattler.Gateway:
+        if self._gateway is None:
+            cache = repodata_cache_dir(self.cache_dir)
+            self._gateway = await asyncio.to_thread(rattler.Gateway, cache_dir=cache)
+        return self._gateway
+
+
+async def lock_records(
+    text: str, platform: str, gateway: LazyGateway
+) -> list[rattler.RepoDataRecord]:
+    """The exact records a rattler lock file or a conda ``@EXPLICIT`` list pins (no solve).
+
+    Both engines take both formats: an ``@EXPLICIT`` list is resolved against its channels'
+    indexes (hashes checked); a lock file already holds full records.
+    """
+    if is_explicit(text):
+        return await explicit_records(await gateway.get(), parse_explicit(text))
+    return await asyncio.to_thread(read_lock, text, platform)
+
+
+async def restore_records(
+    prefix: Path,
+    before: Sequence[rattler.PrefixRecord],
+    reporter: Reporter,
+    *,
+    cache_dir: Path | None,
+) -> bool:
+    """Put ``prefix`` back to exactly the record set ``before`` (package cache or the
+    records' URLs, no solve). Returns whether anything had changed; BackendError if the
+    prefix cannot be brought back."""
+    # A failed rattler transaction (or a killed tool) may still be writing.
+    await wait_until_settled(prefix)
+    want = {record_dist(r) for r in before}
+    requested = sorted({s for r in before for s in r.requested_specs})
+    changed = False
+    for _ in range(3):
+        now = await asyncio.to_thread(read_prefix_records, prefix)
+        if {record_dist(r) for r in now} == want:
+            return changed
+        if not changed:
+            reporter.log(RESTORING)
+        changed = True
+        try:
+            await install_records(
+                before,
+                prefix,
+                installed=now,
+                requested_specs=requested,
+                cache_dir=package_cache_dir(cache_dir),
+                reporter=reporter,
+            )
+        except BackendError as exc:
+            raise BackendError(
+                f"The change failed and restoring the previous packages of {prefix} "
+                f"failed too: {exc}"
+            ) from exc
+    raise BackendError(f"Could not restore the previous packages of {prefix}.")
