@@ -47,12 +47,25 @@ async def test_normal_kernelspecs_still_listed(make_env) -> None:
     ksm = _ksm()
     specs = ksm.find_kernel_specs()
     assert "python3" in specs  # the server's own ipykernel
-    assert "python3" in ksm.get_all_specs()
+    assert "python3" in await ksm.get_all_specs()
     only = _ksm(conda_only=True)
     assert set(only.find_kernel_specs()) == {"conda-env-data-py"}
-    assert set(only.get_all_specs()) == {"conda-env-data-py"}
+    assert set(await only.get_all_specs()) == {"conda-env-data-py"}
     with pytest.raises(NoSuchKernel):
         only.get_kernel_spec("python3")
+
+
+async def test_symlinked_conda_root_keeps_nb_conda_kernels_names(
+    make_env, tmp_path: Path, conda_root: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    """A root reached through a symlink (/opt/conda, macOS /var) names kernels as conda does."""
+    link = tmp_path / "conda-link"
+    link.symlink_to(conda_root)
+    monkeypatch.setenv("CONDA_ROOT", str(link))
+    await make_env("root-kernel", prefix=conda_root)  # a base environment with a kernel
+    await make_env("myenv")
+    names = set(_ksm().find_kernel_specs())
+    assert {"conda-root-py", "conda-env-myenv-py"} <= names
 
 
 async def test_environment_without_kernel_is_not_listed(make_env) -> None:

@@ -15,8 +15,7 @@ import contextlib
 import os
 import shutil
 import signal
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +42,6 @@ class Activation:
     unset: frozenset[str]
     path_added: tuple[str, ...]
     path_removed: frozenset[str]
-    seconds: float
 
     def apply(self, env: Mapping[str, str]) -> dict[str, str]:
         """A new environment: ``env`` with this activation applied (``env`` is not changed).
@@ -58,13 +56,10 @@ class Activation:
         return out
 
 
-def conda_env_name(prefix: Path, *, is_root: bool = False, envs_dirs: Iterable[Path] = ()) -> str:
-    """conda's CONDA_DEFAULT_ENV for ``prefix``: ``base``, the name in an envs dir, or the path."""
-    if is_root:
-        return "base"
-    if prefix.parent.name == "envs" or prefix.parent in set(envs_dirs):
-        return prefix.name
-    return str(prefix)
+def conda_env_name(prefix: Path) -> str:
+    """CONDA_DEFAULT_ENV when the kernelspec names none: the folder name inside an ``envs``
+    directory, else the path. (Discovery passes the registry's label, which knows roots.)"""
+    return prefix.name if prefix.parent.name == "envs" else str(prefix)
 
 
 def change_stamp(prefix: Path) -> _Stamp:
@@ -83,9 +78,7 @@ def change_stamp(prefix: Path) -> _Stamp:
     )
 
 
-def _diff(
-    prefix: Path, before: Mapping[str, str], after: Mapping[str, str], secs: float
-) -> Activation:
+def _diff(prefix: Path, before: Mapping[str, str], after: Mapping[str, str]) -> Activation:
     changed = {
         k: v
         for k, v in after.items()
@@ -101,7 +94,7 @@ def _diff(
         if entry not in added:
             added.append(entry)
     removed = frozenset(p for p in old_path if p not in new_path)
-    return Activation(prefix, changed, unset - {"PATH"}, tuple(added), removed, secs)
+    return Activation(prefix, changed, unset - {"PATH"}, tuple(added), removed)
 
 
 def _kill_group(pid: int) -> None:
@@ -150,13 +143,6 @@ class ActivationCache(SingletonConfigurable):
         else:
             self._cache.pop(Path(prefix), None)
 
-    def cached(self, prefix: Path) -> Activation | None:
-        """The cached activation for ``prefix`` if it is still current, else None."""
-        hit = self._cache.get(Path(prefix))
-        if hit is not None and hit[0] == change_stamp(Path(prefix)):
-            return hit[1]
-        return None
-
     async def get(
         self, prefix: Path, *, env_name: str, base_env: Mapping[str, str] | None = None
     ) -> Activation:
@@ -179,7 +165,6 @@ class ActivationCache(SingletonConfigurable):
 
         if not (prefix / "conda-meta").is_dir():
             raise BackendError(f"{prefix} is not a conda environment (no conda-meta).")
-        started = time.perf_counter()
         variables = ActivationVariables(
             current_prefix=Path(base["CONDA_PREFIX"]) if base.get("CONDA_PREFIX") else None,
             current_path=[p for p in base.get("PATH", "").split(os.pathsep) if p],
@@ -221,4 +206,4 @@ class ActivationCache(SingletonConfigurable):
         after = _parse_env0(out)
         after["CONDA_DEFAULT_ENV"] = env_name
         after["CONDA_PROMPT_MODIFIER"] = f"({env_name}) "
-        return _diff(prefix, base, after, time.perf_counter() - started)
+        return _diff(prefix, base, after)

@@ -10,9 +10,11 @@ kernelspecs from Jupyter's data paths are still listed unless ``conda_only`` is 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +29,10 @@ from .envspecs import EnvScanCache, build_spec
 from .writer import KernelspecWriter
 
 _SPEC_TRAITS = frozenset(KernelSpec.class_trait_names())
+
+
+def _resolved(path: Path | None) -> Path | None:
+    return Path(os.path.realpath(path)) if path is not None else None
 
 
 class EnvSource(Protocol):
@@ -111,6 +117,8 @@ class EnvKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
         self._key: tuple[Any, ...] | None = None
         self._specs: dict[str, KernelSpec] = {}
         self._writer: KernelspecWriter | None = None
+        # get_all_specs lists in a worker thread while get_kernel_spec runs on the loop.
+        self._lock = threading.Lock()
 
     # -- environment kernels ------------------------------------------------------------
 
@@ -124,7 +132,14 @@ class EnvKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
         return source
 
     def env_kernel_specs(self) -> dict[str, KernelSpec]:
-        """Kernel name -> kernelspec for every environment kernel (re-checked on each call)."""
+        """Kernel name -> kernelspec for every environment kernel (re-checked on each call).
+
+        Blocks on the file system (cheap when warm: the registry caches by mtime).
+        """
+        with self._lock:
+            return self._env_kernel_specs()
+
+    def _env_kernel_specs(self) -> dict[str, KernelSpec]:
         source = self._source()
         config = source.config
         pattern = re.compile(self.env_filter) if self.env_filter is not None else None
@@ -145,8 +160,9 @@ class EnvKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
         )
         if key == self._key:
             return self._specs
-        base = config.root_prefixes[0] if config.root_prefixes else None
-        default_envs = base / "envs" if base else (config.envs_dirs or (None,))[0]
+        # Resolved like the registry's prefixes (a symlinked root must still be "root").
+        base = _resolved(config.root_prefixes[0]) if config.root_prefixes else None
+        default_envs = base / "envs" if base else _resolved((config.envs_dirs or (None,))[0])
         names = naming.env_names(
             [Path(p) for p in listed if scans[p][1]],
             base_prefix=base,
@@ -212,13 +228,20 @@ class EnvKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
             raise NoSuchKernel(kernel_name)
         return super().get_kernel_spec(kernel_name)
 
-    def get_all_specs(self) -> dict[str, dict[str, Any]]:
-        """Every kernelspec as ``{name: {"resource_dir", "spec"}}``, scanning once."""
+    async def get_all_specs(self) -> dict[str, dict[str, Any]]:  # type: ignore[override]
+        """Every kernelspec as ``{name: {"resource_dir", "spec"}}``, scanning once.
+
+        A coroutine (jupyter_server awaits it through ``ensure_async``): the environments are
+        listed in a thread, so a cold listing never stalls the server's event loop.
+        """
+        return await asyncio.to_thread(self._all_specs)
+
+    def _all_specs(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         if not self.conda_only:
             for name, resource_dir in super().find_kernel_specs().items():
                 try:
-                    spec = super().get_kernel_spec(name)
+                    spec = self._get_kernel_spec_by_name(name, resource_dir)
                 except (NoSuchKernel, ValueError, OSError):
                     self.log.warning("Error loading kernelspec %r", name, exc_info=True)
                     continue
