@@ -75,17 +75,34 @@ def _visible(env: dict[str, str]) -> list[str] | None:
     return None if value is None else [v for v in value.split(",") if v]
 
 
-# -- the probe (no stand-in: this machine really has no GPU) ------------------------------
+# -- the real probe (no stand-in): checked both on GPU-less hosts and on GPU machines --------
+
+_NEEDS_NO_GPU = "this host has a GPU: the no-GPU path cannot be observed here"
 
 
-def test_probe_subprocess_finds_no_gpu_within_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def host_has_gpu() -> bool:
+    """Whether the real probe finds a GPU on this machine."""
+    return bool(run_probe().gpus)
+
+
+def test_probe_subprocess_reports_this_host_within_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv(INVENTORY_ENV, raising=False)
     start = time.monotonic()
     inventory = run_probe()
     elapsed = time.monotonic() - start
-    assert inventory.gpus == ()
-    assert inventory.error  # says why: no pynvml, no driver ...
     assert elapsed < PROBE_TIMEOUT
+    if inventory.gpus:  # a GPU machine: real NVML facts
+        assert inventory.error is None
+        assert inventory.driver_version
+        assert inventory.cuda_version
+        assert all(g.uuid.startswith(("GPU-", "MIG-")) for g in inventory.gpus)
+        assert all(g.memory_total > 0 for g in inventory.gpus)
+        assert [g.index for g in inventory.gpus] == list(range(len(inventory.gpus)))
+    else:
+        assert inventory.error  # says why: no pynvml, no driver ...
 
 
 def test_probe_timeout_gives_an_empty_inventory(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,9 +128,11 @@ def test_probe_timeout_setting(value: str, expected: float) -> None:
 
 
 async def test_auto_without_gpu_runs_on_cpu_and_says_why(
-    monkeypatch: pytest.MonkeyPatch, prefix: Path
+    monkeypatch: pytest.MonkeyPatch, prefix: Path, host_has_gpu: bool
 ) -> None:
-    # No stand-in: the real probe finds no GPU on this machine.
+    # No stand-in: the real probe, on a machine without a GPU.
+    if host_has_gpu:
+        pytest.skip(_NEEDS_NO_GPU)
     monkeypatch.delenv(INVENTORY_ENV, raising=False)
     set_env_choice(prefix, GpuChoice("auto"))
     grant = await grant_gpus("k1", prefix, None)
@@ -132,7 +151,7 @@ def test_probe_module_prints_the_inventory_json() -> None:
     ).stdout
     data = json.loads(out)
     assert set(data) == {"driver_version", "cuda_version", "gpus", "error"}
-    assert parse_inventory(data).gpus == ()
+    assert parse_inventory(data).gpus == run_probe().gpus
 
 
 def test_probe_does_not_load_nvml_into_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,8 +183,10 @@ def test_a_failed_probe_keeps_the_gpus_seen_recently(gpus: Path) -> None:
 
 
 def test_static_callers_reuse_the_probe_but_not_a_stale_empty_one(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, host_has_gpu: bool
 ) -> None:
+    if host_has_gpu:
+        pytest.skip(_NEEDS_NO_GPU)
     monkeypatch.delenv(INVENTORY_ENV, raising=False)
     first = read_inventory(max_age=0)
     assert read_inventory(max_age=STATIC_TTL) is first

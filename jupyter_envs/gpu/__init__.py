@@ -96,15 +96,18 @@ def _grant(
     choice, source, messages = resolve_choice(prefix, notebook_path, root_dir)
     # Only "auto" ranks GPUs by load; the other modes need static facts (UUIDs), so a kernel
     # start does not pay for a probe every few seconds.
+    if choice.mode == "none":  # CPU only: no probe, no compatibility check
+        store = AssignmentStore()
+        store.record(kernel_id, [])
+        env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": ""}
+        return GpuGrant(env=env, devices=(), messages=tuple(messages), mode="none", source=source)
     inventory = read_inventory(max_age=None if choice.mode == "auto" else STATIC_TTL)
     pool = server_pool(inventory, environ)
     store = AssignmentStore()
     env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     devices: tuple[Gpu, ...] = ()
 
-    if choice.mode == "none":
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    elif choice.mode == "all":
+    if choice.mode == "all":
         devices = pool
         if "CUDA_VISIBLE_DEVICES" in environ:
             env["CUDA_VISIBLE_DEVICES"] = environ["CUDA_VISIBLE_DEVICES"]
@@ -128,10 +131,9 @@ def _grant(
 
     if choice.mode != "auto":
         store.record(kernel_id, [g.uuid for g in devices])
-    if choice.mode != "none":
-        compat = cuda_compat(prefix, inventory)
-        if compat:
-            messages.append(compat)
+    compat = cuda_compat(prefix, inventory)
+    if compat:
+        messages.append(compat)
     return GpuGrant(
         env=env,
         devices=tuple(g.uuid for g in devices),

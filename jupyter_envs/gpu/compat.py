@@ -12,11 +12,11 @@ a caution.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..envs.reader import read_records
 from .inventory import STATIC_TTL, Inventory, read_inventory
 
 CUDA_PACKAGES = ("cuda-version", "cudatoolkit", "cuda-cudart")
@@ -74,18 +74,7 @@ def cuda_needs(prefix: Path) -> list[CudaNeed]:
     Blocking (reads ``conda-meta``). Unreadable records are skipped.
     """
     needs: list[CudaNeed] = []
-    meta = prefix / "conda-meta"
-    try:
-        records = sorted(meta.glob("*.json"))
-    except OSError:
-        return needs
-    for record in records:
-        try:
-            data = json.loads(record.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict):
-            continue
+    for data in read_records(prefix):
         name, version = str(data.get("name", "")), str(data.get("version", ""))
         if name in CUDA_PACKAGES:
             parsed = _version(version)
@@ -129,11 +118,11 @@ def compat_message(needs: list[CudaNeed], inventory: Inventory) -> str | None:
 def cuda_compat(prefix: Path, inventory: Inventory | None = None) -> str | None:
     """A warning when the environment needs a newer CUDA than the driver supports, else None.
 
-    Blocking (reads ``conda-meta`` and may run the GPU probe): use ``asyncio.to_thread``.
+    Blocking (may run the GPU probe, then reads ``conda-meta``): use ``asyncio.to_thread``.
+    Without a driver there is nothing to compare with, and no record is read.
     """
-    needs = cuda_needs(Path(prefix))
-    if not needs:
-        return None
     if inventory is None:
         inventory = read_inventory(max_age=STATIC_TTL)  # the driver's facts only
-    return compat_message(needs, inventory)
+    if inventory.cuda_version is None:
+        return None
+    return compat_message(cuda_needs(Path(prefix)), inventory)
