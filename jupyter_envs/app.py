@@ -42,8 +42,9 @@ class EnvsApp(ExtensionApp):  # type: ignore[misc]
         config=True,
         help="""Engine that solves and installs environments. "rattler" uses the embedded
         py-rattler (no conda needed); "conda", "mamba" and "micromamba" drive that program
-        (found through CONDA_EXE / MAMBA_EXE, then PATH). "auto" (the default) uses
-        py-rattler.""",
+        (found through CONDA_EXE / MAMBA_EXE, then PATH). "auto" (the default) drives
+        mamba, micromamba or conda when one is found that way (mamba and micromamba first),
+        and otherwise the embedded py-rattler.""",
     )
     channels = List(
         Unicode(),

@@ -49,7 +49,6 @@ class Cancelled(EnvsError):
 
 _STATUS: tuple[tuple[type[EnvsError], int], ...] = (
     (InvalidRequest, 400),
-    (ReadOnly, 403),
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),

@@ -94,13 +94,6 @@ def test_non_executable_conda_exe_is_ignored(tmp_path: Path) -> None:
         select_backend("conda", {"PATH": "", "CONDA_EXE": str(plain)})
 
 
-def test_configured_executable(tmp_path: Path) -> None:
-    tool = _tools_dir(tmp_path, "micromamba") / "micromamba"
-    assert select_backend("auto", {}, executable=tool).name == "micromamba"
-    with pytest.raises(BackendError, match="not executable"):
-        select_backend("auto", {}, executable=tmp_path / "missing")
-
-
 def test_wiring_picks_the_cli_from_conda_exe(tmp_path: Path) -> None:
     conda = _tools_dir(tmp_path, "conda") / "conda"
     manager = build_manager(backend="auto", environ=dict(os.environ, CONDA_EXE=str(conda)))

@@ -182,5 +182,3 @@ def test_append_keeps_a_file_without_trailing_newline_intact(tmp_path: Path) -> 
 def test_dist_str_uses_condas_channel_names(url: str, expected: str) -> None:
     pkg = CondaPackage("bar", "1.0", "0", channel=url, subdir="noarch")
     assert history.dist_str(pkg) == f"{expected}/noarch::bar-1.0-0"
-    assert history.parse_dist_str(history.dist_str(pkg)) == (f"{expected}/noarch", "bar", "1.0",
-                                                             "0")

@@ -117,7 +117,7 @@ async def test_conflicting_install_leaves_env_unchanged(manager: EnvManager, env
 
 async def test_remove_of_a_needed_package_is_refused(manager: EnvManager, env: Path) -> None:
     before = tree(env)
-    with pytest.raises(Exception, match="libfoo"):
+    with pytest.raises(SolveError, match="libfoo"):
         await manager.change(env, "remove", ["libfoo"], Recorder())
     assert tree(env) == before
 

@@ -118,11 +118,6 @@ def write_environment_yml(name: str | None, channels: Sequence[str], specs: Sequ
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
-def pinned_spec(record: rattler.PackageRecord) -> str:
-    """conda's full pin of a package: ``name=version=build``."""
-    return f"{record.name.normalized}={record.version}={record.build}"
-
-
 def record_channels(records: Iterable[rattler.RepoDataRecord]) -> list[str]:
     """The distinct channels of ``records``, in first-seen order, without a trailing ``/``."""
     seen: dict[str, None] = {}

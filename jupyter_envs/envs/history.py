@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidRequest, NotFound
+from ..errors import NotFound
 from .condaconfig import canonical_channel_name
 from .model import CondaPackage, Revision
 
@@ -206,15 +206,6 @@ def dist_str(pkg: CondaPackage) -> str:
         return base
     channel = canonical_channel_name(pkg.channel)
     return f"{channel}/{pkg.subdir}::{base}" if pkg.subdir else f"{channel}::{base}"
-
-
-def parse_dist_str(text: str) -> tuple[str, str, str, str]:
-    """``(channel, name, version, build)`` of a dist string (channel may be empty)."""
-    channel, _, dist = text.rpartition("::")
-    parts = dist.rsplit("-", 2)
-    if len(parts) != 3:
-        raise InvalidRequest(f"Not a conda dist string: {text[:200]!r}.")
-    return channel, parts[0], parts[1], parts[2]
 
 
 def _clean(text: str) -> str:

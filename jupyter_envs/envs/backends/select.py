@@ -75,12 +75,10 @@ def _rattler_backend() -> Backend:
 def select_backend(
     kind: BackendKind,
     environ: Mapping[str, str] | None = None,
-    *,
-    executable: str | os.PathLike[str] | None = None,
 ) -> Backend:
     """The backend for ``kind``.
 
-    ``auto``: a conda-family tool when ``executable`` is given or one is found through
+    ``auto``: a conda-family tool when one is found through
     ``MAMBA_EXE`` / ``CONDA_EXE`` or PATH (mamba and micromamba before conda), else the
     embedded py-rattler backend. An explicit tool that is not installed raises
     :class:`BackendError`. ``environ`` (default ``os.environ``) is where the variables and
@@ -90,18 +88,12 @@ def select_backend(
         raise BackendError(f"Unknown backend {kind!r}; choose one of {', '.join(BACKEND_KINDS)}.")
     if kind == "rattler":
         return _rattler_backend()
-    if executable is not None:
-        path = _executable(os.fspath(executable))
-        if path is None:
-            raise BackendError(f"The configured conda executable {executable} is not executable.")
-        tool = _tool_of(path) if kind == "auto" else kind
-        return CLI_BACKENDS[tool or "conda"](path, environ=environ)
     if kind == "auto":
         found = find_any_tool(environ)
         if found is None:
             return _rattler_backend()
-        tool, path = found
-        return CLI_BACKENDS[tool](path, environ=environ)
+        tool, found_path = found
+        return CLI_BACKENDS[tool](found_path, environ=environ)
     path = find_tool(kind, environ)
     if path is None:
         var = "CONDA_EXE" if kind == "conda" else "MAMBA_EXE"
