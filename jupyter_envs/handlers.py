@@ -9,6 +9,7 @@ Every method is authenticated and authorized on the ``jupyter_envs`` resource (G
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,7 +190,9 @@ class PackagesHandler(EnvsHandler):
         self.check_writable()
         prefix = await self.known_env(env_id)
         action, specs, channels = inputs.change_request(self.json_body())
-        await asyncio.to_thread(self.manager.check_change, prefix, action, specs)
+        await asyncio.to_thread(
+            functools.partial(self.manager.check_change, prefix, action, specs, channels=channels)
+        )
         self.submit(
             action,
             prefix,
@@ -207,7 +210,6 @@ class ChangePreviewHandler(EnvsHandler):
     async def post(self, env_id: str) -> None:
         prefix = await self.known_env(env_id)
         action, specs, channels = inputs.change_request(self.json_body())
-        await asyncio.to_thread(self.manager.check_change, prefix, action, specs)
         self.reply(await self.manager.preview_change(prefix, action, specs, channels=channels))
 
 

@@ -191,7 +191,6 @@ def main() -> None:
         "--allow-root",
         f"--ServerApp.base_url={BASE_URL}",
         f"--ServerApp.root_dir={notebooks}",
-        "--ServerApp.kernel_spec_manager_class=jupyter_envs.kernels.discovery.EnvKernelSpecManager",
         "--LabApp.news_url=None",
         "--LabServerApp.extra_labextensions_path=[]",
     ]

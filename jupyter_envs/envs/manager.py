@@ -177,9 +177,17 @@ class EnvManager:
             return path
         return Path(self.registry.get(Path(prefix)).prefix)
 
-    def check_change(self, prefix: Path, action: ChangeAction, specs: Sequence[str]) -> None:
-        """Every check of an install / update / remove. Touches nothing."""
+    def check_change(
+        self,
+        prefix: Path,
+        action: ChangeAction,
+        specs: Sequence[str],
+        *,
+        channels: Sequence[str] = (),
+    ) -> None:
+        """Every check of an install / update / remove, channels included. Touches nothing."""
         self._check_change(prefix, action, specs, mutate=True)
+        self._channels(channels)
 
     def _check_change(
         self, prefix: Path, action: ChangeAction, specs: Sequence[str], *, mutate: bool
