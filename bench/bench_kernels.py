@@ -35,7 +35,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import localchannel
-import rattler
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from traitlets.config import Config
@@ -53,16 +52,6 @@ def isolate(root: Path) -> None:
     os.environ["CONDA_ROOT"] = str(root / "conda")
     (root / "conda" / "envs").mkdir(parents=True)
     Path(os.environ["CONDARC"]).write_text(f"envs_dirs: [{root / 'conda' / 'envs'}]\n")
-
-
-async def install(channel: Path, prefix: Path, cache: Path) -> None:
-    records = await rattler.solve(
-        [localchannel.channel_url(channel)],
-        SPECS,
-        platforms=["linux-64", "noarch"],
-        virtual_packages=rattler.VirtualPackage.detect(rattler.VirtualPackageOverrides.from_env()),
-    )
-    await rattler.install(records, prefix, cache_dir=cache, show_progress=False)
 
 
 async def start_to_ready(make_km: Callable[[], AsyncKernelManager]) -> float:
@@ -165,7 +154,7 @@ def main() -> None:
         isolate(root)
         channel = localchannel.build_channel(root / "channel")
         prefix = root / "conda" / "envs" / "bench"
-        asyncio.run(install(channel, prefix, root / "cache"))
+        asyncio.run(localchannel.install(channel, SPECS, prefix, cache_dir=root / "cache"))
 
         plain, ours, first = asyncio.run(bench_start(prefix, args.runs, args.transport))
         print(f"kernel start-to-ready, median of {args.runs} (same interpreter):")

@@ -22,7 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import localchannel
-import rattler
 
 from jupyter_envs.envs.condaconfig import CondaConfig
 from jupyter_envs.envs.registry import EnvRegistry
@@ -34,18 +33,8 @@ def build_envs(root: Path, count: int) -> Path:
     """``count`` environments under ``root/envs``; returns the first one."""
     channel = localchannel.build_channel(root / "channel")
 
-    async def install(prefix: Path) -> None:
-        records = await rattler.solve(
-            [localchannel.channel_url(channel)],
-            SPECS,
-            platforms=["linux-64", "noarch"],
-            virtual_packages=rattler.VirtualPackage.detect(
-                rattler.VirtualPackageOverrides.from_env()),
-        )
-        await rattler.install(records, prefix, cache_dir=root / "cache", show_progress=False)
-
     first = root / "envs" / "env000"
-    asyncio.run(install(first))
+    asyncio.run(localchannel.install(channel, SPECS, first, cache_dir=root / "cache"))
     for i in range(1, count):
         shutil.copytree(first, root / "envs" / f"env{i:03d}", symlinks=True,
                         copy_function=os.link)

@@ -90,8 +90,6 @@ def make_env(channel: Path, envs_dir: Path, package_cache: Path):  # type: ignor
     """``await make_env(name, specs)``: a real environment made with py-rattler (solve +
     install from the local channel) at ``envs_dir/name`` (or ``prefix=``); returns its prefix.
     Default specs: python, ipykernel, envvars (a kernel with an activate.d script)."""
-    import rattler
-    from rattler import VirtualPackage, VirtualPackageOverrides
 
     async def make(
         name: str,
@@ -100,15 +98,6 @@ def make_env(channel: Path, envs_dir: Path, package_cache: Path):  # type: ignor
         prefix: Path | None = None,
     ) -> Path:
         target = prefix if prefix is not None else envs_dir / name
-        records = await rattler.solve(
-            sources=[localchannel.channel_url(channel)],
-            specs=list(specs),
-            platforms=["linux-64", "noarch"],
-            virtual_packages=VirtualPackage.detect(VirtualPackageOverrides.from_env()),
-        )
-        await rattler.install(
-            records, target_prefix=target, cache_dir=package_cache, show_progress=False
-        )
-        return target
+        return await localchannel.install(channel, specs, target, cache_dir=package_cache)
 
     return make

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import localchannel
-import rattler
 
 # Least-loaded order: 1 (idle, little memory), 2 (idle, more memory), 3, 0 (busy).
 GPUS: list[dict[str, Any]] = [
@@ -79,19 +78,9 @@ def write_inventory(
 def install_env(channel: Path, specs: list[str], prefix: Path) -> Path:
     """A real environment from the local channel (``CONDA_OVERRIDE_CUDA`` sets ``__cuda``)."""
 
-    async def run() -> None:
-        vps = rattler.VirtualPackage.detect(rattler.VirtualPackageOverrides.from_env())
-        records = await rattler.solve(
-            [localchannel.channel_url(channel)],
-            specs,
-            platforms=["linux-64", "noarch"],
-            virtual_packages=vps,
-        )
-        await rattler.install(records, prefix, show_progress=False)
-
     # Its own thread and loop: callable from sync and async tests alike.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result()
+        pool.submit(asyncio.run, localchannel.install(channel, specs, prefix)).result()
     return prefix
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import rattler
 import rattler.index
 
 # A fixed timestamp keeps rebuilt packages byte-identical (and so their hashes).
@@ -219,6 +220,22 @@ def add_packages(channel: Path, packages: Iterable[Pkg]) -> None:
 
 def channel_url(channel: Path) -> str:
     return channel.resolve().as_uri()
+
+
+async def install(
+    channel: Path, specs: Iterable[str], prefix: Path, *, cache_dir: Path | None = None
+) -> Path:
+    """A real environment: py-rattler solves ``specs`` against ``channel`` (virtual packages
+    detected, so ``CONDA_OVERRIDE_CUDA`` counts) and installs into ``prefix``."""
+    vps = rattler.VirtualPackage.detect(rattler.VirtualPackageOverrides.from_env())
+    records = await rattler.solve(
+        [channel_url(channel)],
+        list(specs),
+        platforms=["linux-64", "noarch"],
+        virtual_packages=vps,
+    )
+    await rattler.install(records, prefix, cache_dir=cache_dir, show_progress=False)
+    return prefix
 
 
 def isolated_environ(root: Path) -> Mapping[str, str]:

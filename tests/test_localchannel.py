@@ -7,22 +7,12 @@ import subprocess
 from pathlib import Path
 
 import localchannel
-import rattler
 
 
 def _solve_install(channel: Path, specs: list[str], prefix: Path) -> list[str]:
-    async def run() -> list[str]:
-        vps = rattler.VirtualPackage.detect(rattler.VirtualPackageOverrides.from_env())
-        records = await rattler.solve(
-            [localchannel.channel_url(channel)],
-            specs,
-            platforms=["linux-64", "noarch"],
-            virtual_packages=vps,
-        )
-        await rattler.install(records, prefix, show_progress=False)
-        return sorted(f"{r.name.normalized}-{r.version}" for r in records)
-
-    return asyncio.run(run())
+    """Install, then name what landed in ``conda-meta`` (``name-version``)."""
+    asyncio.run(localchannel.install(channel, specs, prefix))
+    return sorted(p.stem.rsplit("-", 1)[0] for p in (prefix / "conda-meta").glob("*.json"))
 
 
 def test_channel_python_is_a_working_interpreter(channel: Path, tmp_path: Path) -> None:

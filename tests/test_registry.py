@@ -10,7 +10,6 @@ from pathlib import Path
 
 import localchannel
 import pytest
-import rattler
 
 from jupyter_envs.envs import history
 from jupyter_envs.envs.condaconfig import load_conda_config
@@ -23,18 +22,7 @@ SITE = localchannel.SITE
 
 def install(channel: Path, prefix: Path, specs: list[str], cache: Path) -> None:
     """A real solve + install with py-rattler into ``prefix`` (replacing what is there)."""
-
-    async def run() -> None:
-        records = await rattler.solve(
-            [localchannel.channel_url(channel)],
-            specs,
-            platforms=["linux-64", "noarch"],
-            virtual_packages=rattler.VirtualPackage.detect(
-                rattler.VirtualPackageOverrides.from_env()),
-        )
-        await rattler.install(records, prefix, cache_dir=cache, show_progress=False)
-
-    asyncio.run(run())
+    asyncio.run(localchannel.install(channel, specs, prefix, cache_dir=cache))
 
 
 @pytest.fixture
