@@ -6,16 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
-import time
-import uuid
 from collections.abc import Awaitable, Callable
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import localchannel
 from tornado.httpclient import HTTPResponse
 
 from jupyter_envs.envs.model import env_id
@@ -76,51 +70,3 @@ def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
                 st = path.lstat()
                 seen[str(path)] = (st.st_size, st.st_mtime_ns)
     return seen
-
-
-class SlowChannel:
-    """A conda channel over HTTP whose package downloads wait for :attr:`gate`."""
-
-    def __init__(self, root: Path, names: list[str]) -> None:
-        self.root = root
-        self.names = names
-        self.gate = threading.Event()
-        self.delay = 0.0
-        self.downloads: list[str] = []
-        channel = self
-
-        class Handler(SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.endswith((".tar.bz2", ".conda")):
-                    channel.downloads.append(self.path)
-                    channel.gate.wait(TIMEOUT)
-                    time.sleep(channel.delay)
-                super().do_GET()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @classmethod
-    def build(cls, root: Path) -> SlowChannel:
-        """Five packages with names no other test uses (the package cache never has them)."""
-        tag = uuid.uuid4().hex[:8]
-        names = [f"slow{i}-{tag}" for i in range(5)]
-        pkgs = [
-            localchannel.Pkg(name, "1.0", files={f"share/{name}/data": b"x" * 2000})
-            for name in names
-        ]
-        return cls(localchannel.build_channel(root, pkgs), names)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    def close(self) -> None:
-        self.gate.set()
-        self.server.shutdown()
-        self.server.server_close()

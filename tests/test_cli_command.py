@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gatedchannel import GatedChannelServer
 from jupyter_core.paths import jupyter_config_dir
-from resthelp import TIMEOUT, SlowChannel
+from resthelp import TIMEOUT
 
 from jupyter_envs.cli import DELETE_NEEDS_YES, ProgressBar
 
@@ -180,7 +181,7 @@ def test_reads_the_servers_envs_settings(envs_dir: Path, make_env: Any) -> None:
 
 
 def test_ctrl_c_in_the_middle_of_a_create_leaves_nothing(envs_dir: Path, tmp_path: Path) -> None:
-    channel = SlowChannel.build(tmp_path / "slow-channel")
+    channel = GatedChannelServer.build(tmp_path / "slow-channel")
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter_envs.cli", "create", "-n", "slow",
@@ -198,7 +199,7 @@ def test_ctrl_c_in_the_middle_of_a_create_leaves_nothing(envs_dir: Path, tmp_pat
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=TIMEOUT)
     finally:
-        channel.close()
+        channel.stop()
     assert proc.returncode == 130, stderr
     assert "cancelled" in stderr
     time.sleep(0.5)

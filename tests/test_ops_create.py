@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
-import threading
 import time
-import uuid
 from pathlib import Path
 
 import localchannel
 import pytest
+from gatedchannel import GatedChannelServer
 from opsutil import (
     Recorder,
     add_big_packages,
@@ -262,49 +259,29 @@ async def test_cancel_mid_create_leaves_no_prefix(
     assert str(prefix) not in registered()
 
 
-async def test_cancel_during_download_is_prompt(mutable_channel: Path, envs_dir: Path) -> None:
+async def test_cancel_during_download_is_prompt(tmp_path: Path, envs_dir: Path) -> None:
     # An HTTP channel whose package downloads hang until released: a cancel must not wait
     # for them (nothing was linked yet, so the transaction is dropped at once).
-    release = threading.Event()
-    asked: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.endswith(".tar.bz2"):
-                asked.append(self.path)
-                release.wait(30)
-            super().do_GET()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    handler = functools.partial(Handler, directory=str(mutable_channel))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = await asyncio.to_thread(
+        GatedChannelServer.build, tmp_path / "gated", count=1, max_wait=30
+    )
     try:
-        name = f"unseen-{uuid.uuid4().hex[:8]}"  # not in the session's package cache
-        pkg = localchannel.Pkg(name, "1.0", files={f"share/{name}": b"x\n"})
-        await asyncio.to_thread(localchannel.add_packages, mutable_channel, [pkg])
-        url = f"http://127.0.0.1:{server.server_address[1]}"
         manager = make_manager()
-        req = CreateRequest(name="dl", specs=(name,), channels=(url,))
+        req = CreateRequest(name="dl", specs=tuple(server.names), channels=(server.url,))
         task = asyncio.ensure_future(manager.create(req, Recorder()))
         for _ in range(1000):
-            if asked or task.done():
+            if server.downloads or task.done():
                 break
             await asyncio.sleep(0.01)
-        assert asked, "no download started"
+        assert server.downloads, "no download started"
         start = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert time.monotonic() - start < 5
-        release.set()
+        server.release()
         await asyncio.sleep(0.5)
         assert list(envs_dir.iterdir()) == []
         assert registered() == []
     finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
+        server.stop()

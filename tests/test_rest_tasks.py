@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from resthelp import TIMEOUT, Fetch, SlowChannel, call, eid, follow
+from gatedchannel import GatedChannelServer
+from resthelp import TIMEOUT, Fetch, call, eid, follow
 from tornado.httpclient import HTTPClientError
 
 
@@ -25,10 +26,10 @@ def jp_server_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def slow_channel(tmp_path: Path) -> Iterator[SlowChannel]:
-    channel = SlowChannel.build(tmp_path / "slow-channel")
+def slow_channel(tmp_path: Path) -> Iterator[GatedChannelServer]:
+    channel = GatedChannelServer.build(tmp_path / "slow-channel")
     yield channel
-    channel.close()
+    channel.stop()
 
 
 async def _until(predicate: Any, what: str) -> None:
@@ -39,7 +40,7 @@ async def _until(predicate: Any, what: str) -> None:
 
 
 async def test_cancel_in_the_middle_of_a_create(
-    jp_fetch: Fetch, slow_channel: SlowChannel, envs_dir: Path, tmp_path: Path
+    jp_fetch: Fetch, slow_channel: GatedChannelServer, envs_dir: Path, tmp_path: Path
 ) -> None:
     body = {"name": "slow", "specs": slow_channel.names, "channels": [slow_channel.url]}
     status, task, response = await call(jp_fetch, "POST", "environments", body=body)
@@ -98,7 +99,7 @@ async def _read_stream(ws: Any) -> list[dict[str, Any]]:
 
 
 async def test_websocket_reconnect_loses_no_line(
-    jp_fetch: Fetch, jp_ws_fetch: Any, slow_channel: SlowChannel, envs_dir: Path
+    jp_fetch: Fetch, jp_ws_fetch: Any, slow_channel: GatedChannelServer, envs_dir: Path
 ) -> None:
     slow_channel.delay = 0.2
     slow_channel.gate.set()
@@ -166,7 +167,7 @@ async def test_changes_to_one_env_run_one_after_another(
 
 
 async def test_reads_answer_during_a_running_change(
-    jp_fetch: Fetch, make_env: Any, slow_channel: SlowChannel
+    jp_fetch: Fetch, make_env: Any, slow_channel: GatedChannelServer
 ) -> None:
     prefix = await make_env("busy", ("libfoo",))
     ident = eid(prefix)
@@ -195,7 +196,7 @@ async def test_reads_answer_during_a_running_change(
 
 
 async def test_cancel_in_the_middle_of_a_change_leaves_the_env_as_it_was(
-    jp_fetch: Fetch, make_env: Any, slow_channel: SlowChannel
+    jp_fetch: Fetch, make_env: Any, slow_channel: GatedChannelServer
 ) -> None:
     prefix = await make_env("steady", ("libfoo=1.9",))
     before = sorted(p.name for p in (prefix / "conda-meta").glob("*.json"))

@@ -20,13 +20,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -34,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 import localchannel  # noqa: E402
+from gatedchannel import GatedChannelServer  # noqa: E402
 
 BASE_URL = "/envs-ui/base/"
 START_TIMEOUT = 120.0
@@ -64,29 +61,18 @@ FAKE_GPUS = [
 ]
 
 
-class _SlowHandler(SimpleHTTPRequestHandler):
-    """Serves a channel directory; package downloads wait SLOW_DELAY seconds."""
-
-    def do_GET(self) -> None:
-        if self.path.endswith((".tar.bz2", ".conda")):
-            time.sleep(SLOW_DELAY)
-        super().do_GET()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def serve_slow_channel(root: Path) -> str:
-    """A channel of SLOW_NAMES over HTTP on 127.0.0.1 whose downloads are slow; its URL."""
+    """A channel of SLOW_NAMES over HTTP on 127.0.0.1 whose downloads take SLOW_DELAY
+    seconds each; its URL (the tests' GatedChannelServer, its gate open)."""
     pkgs = [
         localchannel.Pkg(name, "1.0", files={f"share/{name}/data": b"x" * 2000})
         for name in SLOW_NAMES
     ]
     localchannel.build_channel(root, pkgs)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_SlowHandler, directory=str(root)))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/"
+    server = GatedChannelServer(root, names=SLOW_NAMES).start()
+    server.delay = SLOW_DELAY
+    server.release()
+    return server.url + "/"
 
 
 def free_port() -> int:
