@@ -164,7 +164,6 @@ class EnvsApp(ExtensionApp):  # type: ignore[misc]
             manager=manager,
             tasks=self.tasks,
             search=search,
-            read_only=self.read_only,
             max_body_bytes=self.max_request_bytes,
             backend_kind=self.backend,
         )

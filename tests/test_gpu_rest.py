@@ -13,20 +13,14 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import yaml
 from gpu_helpers import GPUS, UUIDS, install_env, write_inventory, write_notebook
 from jupyter_server.utils import url_path_join
-from tornado import web
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
-import jupyter_envs
-from jupyter_envs.envs.condaconfig import load_conda_config
 from jupyter_envs.envs.model import env_id
-from jupyter_envs.envs.registry import EnvRegistry
 from jupyter_envs.gpu import grant_gpus, note_kernel_pid
 from jupyter_envs.gpu.handlers import default_handlers
 from jupyter_envs.gpu.inventory import INVENTORY_ENV
@@ -45,19 +39,20 @@ def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def fetch(jp_serverapp: Any, jp_base_url: str, jp_fetch: Fetch, inventory: Path) -> Fetch:
-    """jp_fetch on a server with the GPU routes under jupyter-envs/ (as the app adds them)."""
-    routes = [
-        (url_path_join(jp_base_url, "jupyter-envs", path), handler)
-        for path, handler in default_handlers
-    ]
-    jp_serverapp.web_app.add_handlers(".*$", routes)
+def jp_server_config() -> dict[str, Any]:
+    """The server as installing the package configures it: the extension serves the routes."""
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_envs": True}}}
+
+
+@pytest.fixture
+def fetch(jp_fetch: Fetch, inventory: Path) -> Fetch:
     return jp_fetch
 
 
 @pytest.fixture
-def prefix(tmp_path: Path) -> Path:
-    env = tmp_path / "env"
+def prefix(envs_dir: Path) -> Path:
+    """An environment the registry lists (a conda-meta folder in the envs dir)."""
+    env = envs_dir / "env"
     (env / "conda-meta").mkdir(parents=True)
     return env
 
@@ -170,7 +165,7 @@ async def test_env_choice_round_trip(fetch: Fetch, prefix: Path) -> None:
         pytest.param({"mode": "devices", "devices": ["GPU-ffff0000"]}, "no GPU", id="unknown-uuid"),
         pytest.param({"mode": "devices", "devices": []}, "non-empty", id="no-devices"),
         pytest.param(["all"], "JSON object", id="not-an-object"),
-        pytest.param("{", "not JSON", id="not-json"),
+        pytest.param("{", "not valid JSON", id="not-json"),
     ],
 )
 async def test_env_choice_invalid_is_400(
@@ -184,22 +179,29 @@ async def test_env_choice_invalid_is_400(
 
 
 @pytest.mark.parametrize(
-    "ident",
+    ("ident", "status"),
     [
-        pytest.param(env_id("/nowhere/env"), id="no-such-env"),
-        pytest.param("bm90LWFic29sdXRl", id="not-absolute"),
+        pytest.param(env_id("/nowhere/env"), 404, id="no-such-env"),
+        pytest.param("bm90LWFic29sdXRl", 400, id="not-absolute"),
     ],
 )
-async def test_env_choice_unknown_env_is_404(fetch: Fetch, ident: str) -> None:
+async def test_env_choice_bad_env_id(fetch: Fetch, ident: str, status: int) -> None:
+    """The same answers as every other environments/{id} route."""
     code, _ = await _status(fetch, "environments", ident, "gpu")
-    assert code == 404
+    assert code == status
+    code, _ = await _status(fetch, "environments", ident)
+    assert code == status
 
 
 async def test_env_details_say_when_cuda_is_too_new(
-    fetch: Fetch, channel: Path, tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch
+    fetch: Fetch,
+    channel: Path,
+    envs_dir: Path,
+    inventory: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "12.4")
-    cuda_env = install_env(channel, ["torchlet"], tmp_path / "cuda-env")
+    cuda_env = install_env(channel, ["torchlet"], envs_dir / "cuda-env")
     write_inventory(inventory, cuda_version="11.8")
     body = await _json(fetch, "environments", env_id(cuda_env), "gpu")
     assert body["cuda_compat"].startswith("This environment needs CUDA 12.4 (cuda-version 12.4)")
@@ -262,34 +264,20 @@ async def test_routes_need_authentication(
 
 
 async def test_env_routes_follow_the_registry(
-    jp_serverapp: Any, jp_base_url: str, fetch: Fetch, prefix: Path, envs_dir: Path
+    fetch: Fetch, prefix: Path, tmp_path: Path
 ) -> None:
-    """With the REST layer's services (a real registry), envs outside its dirs are refused."""
-    services = SimpleNamespace(manager=SimpleNamespace(registry=EnvRegistry(load_conda_config())))
-    path, handler = next(r for r in default_handlers if "env_id" in r[0])
-    route = (url_path_join(jp_base_url, "jupyter-envs-reg", path), handler, {"services": services})
-    jp_serverapp.web_app.add_handlers(".*$", [route])
-    inside = envs_dir / "ok"
-    (inside / "conda-meta").mkdir(parents=True)
-    response = await fetch("jupyter-envs-reg", "environments", env_id(inside), "gpu")
-    assert json.loads(response.body)["prefix"] == str(inside)
-    with pytest.raises(HTTPClientError) as info:
-        await fetch("jupyter-envs-reg", "environments", env_id(prefix), "gpu")
-    assert info.value.code == 403
+    """Environments the registry lists are reachable, including one that conda knows from
+    environments.txt outside the envs dirs; unlisted folders are not."""
+    from jupyter_envs.envs.registry import environments_txt
 
-
-def test_gpu_routes_are_described_in_the_openapi_spec() -> None:
-    spec = yaml.safe_load((Path(jupyter_envs.__file__).parent / "rest_api.yml").read_text())
-    described = {
-        (method, path)
-        for path, item in spec["paths"].items()
-        for method in item
-        if method in ("get", "post", "put", "patch", "delete") and "gpu" in path
-    }
-    routes = set()
-    for path, handler in default_handlers:
-        template = "/jupyter-envs/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", path)
-        for method in ("get", "post", "put", "patch", "delete"):
-            if getattr(handler, method) is not getattr(web.RequestHandler, method):
-                routes.add((method, template))
-    assert routes == described
+    outside = tmp_path / "project" / "env"
+    (outside / "conda-meta").mkdir(parents=True)
+    stray = tmp_path / "stray" / "env"
+    (stray / "conda-meta").mkdir(parents=True)
+    environments_txt().parent.mkdir(parents=True, exist_ok=True)
+    environments_txt().write_text(f"{outside}\n")
+    for listed in (prefix, outside):
+        response = await fetch("jupyter-envs", "environments", env_id(listed), "gpu")
+        assert json.loads(response.body)["prefix"] == str(listed)
+    code, _ = await _status(fetch, "environments", env_id(stray), "gpu")
+    assert code == 404

@@ -12,7 +12,7 @@ import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from resthelp import Fetch, call, eid, follow, snapshot
 
-from jupyter_envs.handlers import READ_ONLY_MESSAGE
+from jupyter_envs.envs.manager import READ_ONLY_MESSAGE
 
 MAX_BODY = 200_000
 

@@ -44,7 +44,10 @@ from .model import (
 from .registry import EnvRegistry
 from .validate import validate_specs
 
-READ_ONLY_MESSAGE = "jupyter-envs runs read-only: environments cannot be changed."
+READ_ONLY_MESSAGE = (
+    "This server runs jupyter-envs read-only (EnvsApp.read_only = True): environments "
+    "can be listed and exported but not created, changed or deleted."
+)
 _MAX_CHANNELS = 32
 PROTECTED_DELETE = (
     "{prefix} is protected (the root environment, the server's own, or configured in "

@@ -19,15 +19,14 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..envs.model import env_id as make_env_id
-from ..envs.model import prefix_from_id
-from ..errors import EnvsError, InvalidRequest, NotFound, http_status
+from ..errors import InvalidRequest
+from ..rest_base import EnvsHandler
 from .assign import AssignmentStore
 from .compat import cuda_compat
-from .inventory import Inventory, read_inventory
+from .inventory import STATIC_TTL, Inventory, read_inventory
 from .overview import gpu_overview
 from .prefs import (
     DEFAULT_CHOICE,
@@ -38,13 +37,6 @@ from .prefs import (
     parse_choice,
     set_env_choice,
 )
-
-_MAX_BODY = 64 * 1024
-
-
-def _http(exc: EnvsError) -> web.HTTPError:
-    # APIHandler.write_error sends log_message as is (no % formatting with args).
-    return web.HTTPError(http_status(exc), str(exc))
 
 
 def check_choice(choice: GpuChoice, inventory: Inventory) -> None:
@@ -60,32 +52,14 @@ def check_choice(choice: GpuChoice, inventory: Inventory) -> None:
         )
 
 
-class GpuBaseHandler(APIHandler):
-    """Shared parsing; every subclass method is authenticated and authorized."""
-
-    auth_resource = "jupyter_envs"
-
-    def initialize(self, services: Any = None) -> None:
-        """``services``: the REST layer's shared objects, when its URL table passes them."""
-        self.services = services
-
-    def read_choice(self) -> dict[str, Any]:
-        if len(self.request.body) > _MAX_BODY:
-            raise web.HTTPError(400, "request body too large")
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError as exc:
-            raise web.HTTPError(400, "the body is not JSON") from exc
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "the body must be a JSON object with a 'mode'")
-        return body
+class GpuBaseHandler(EnvsHandler):
+    """The REST base (services, JSON bodies, error mapping) plus choice parsing."""
 
     async def validated_choice(self) -> GpuChoice:
-        try:
-            choice = parse_choice(self.read_choice())
-            check_choice(choice, await asyncio.to_thread(read_inventory))
-        except EnvsError as exc:
-            raise _http(exc) from exc
+        choice = parse_choice(self.json_body())
+        # Static facts (UUIDs, count) are enough: no fresh probe for a PUT.
+        inventory = await asyncio.to_thread(read_inventory, max_age=STATIC_TTL)
+        check_choice(choice, inventory)
         return choice
 
 
@@ -117,36 +91,13 @@ class GpusHandler(GpuBaseHandler):
             inventory = read_inventory()
             return gpu_overview(inventory, AssignmentStore().assignments(), kernel_pids, local)
 
-        try:
-            body = await asyncio.to_thread(build)
-        except EnvsError as exc:
-            raise _http(exc) from exc
-        self.finish(json.dumps(body))
+        self.finish(json.dumps(await asyncio.to_thread(build)))
 
 
 class EnvGpuHandler(GpuBaseHandler):
     """``GET|PUT|DELETE environments/{id}/gpu``: the environment's default choice."""
 
-    async def prefix(self, env_id: str) -> Path:
-        try:
-            prefix = prefix_from_id(env_id)
-        except ValueError as exc:
-            raise web.HTTPError(404, str(exc)) from exc
-        registry = getattr(getattr(self.services, "manager", None), "registry", None)
-
-        def check() -> None:
-            if registry is not None:
-                registry.check_allowed(prefix)  # Forbidden outside the envs dirs
-            if not (prefix / "conda-meta").is_dir():
-                raise NotFound(f"no environment at {prefix}")
-
-        try:
-            await asyncio.to_thread(check)
-        except EnvsError as exc:
-            raise _http(exc) from exc
-        return prefix
-
-    async def reply(self, prefix: Path) -> None:
+    async def send_choice(self, prefix: Path) -> None:
         def build() -> dict[str, Any]:
             choice = get_env_choice(prefix)
             return {
@@ -162,20 +113,20 @@ class EnvGpuHandler(GpuBaseHandler):
     @web.authenticated
     @authorized
     async def get(self, env_id: str) -> None:
-        await self.reply(await self.prefix(env_id))
+        await self.send_choice(await self.known_env(env_id))
 
     @web.authenticated
     @authorized
     async def put(self, env_id: str) -> None:
-        prefix = await self.prefix(env_id)
+        prefix = await self.known_env(env_id)
         choice = await self.validated_choice()
         await asyncio.to_thread(set_env_choice, prefix, choice)
-        await self.reply(prefix)
+        await self.send_choice(prefix)
 
     @web.authenticated
     @authorized
     async def delete(self, env_id: str) -> None:
-        prefix = await self.prefix(env_id)
+        prefix = await self.known_env(env_id)
         await asyncio.to_thread(set_env_choice, prefix, None)
         self.set_status(204)
         self.finish()
@@ -187,7 +138,7 @@ class NotebookGpuHandler(GpuBaseHandler):
     def notebook_path(self) -> str:
         path = self.get_query_argument("path", "").strip("/")
         if not path.endswith(".ipynb"):
-            raise web.HTTPError(400, "'path' must name a notebook (.ipynb)")
+            raise InvalidRequest("'path' must name a notebook (.ipynb)")
         return path
 
     async def load(self, path: str) -> dict[str, Any]:
@@ -197,7 +148,7 @@ class NotebookGpuHandler(GpuBaseHandler):
         )
         return dict(model)
 
-    def reply(self, path: str, metadata: Any) -> None:
+    def send_notebook_choice(self, path: str, metadata: Any) -> None:
         try:
             choice = notebook_choice_from_metadata(metadata)
             problem = None
@@ -229,14 +180,14 @@ class NotebookGpuHandler(GpuBaseHandler):
     async def get(self) -> None:
         path = self.notebook_path()
         model = await self.load(path)
-        self.reply(path, model["content"].metadata)
+        self.send_notebook_choice(path, model["content"].metadata)
 
     @web.authenticated
     @authorized
     async def put(self) -> None:
         path = self.notebook_path()
         choice = await self.validated_choice()
-        self.reply(path, await self.store(path, choice))
+        self.send_notebook_choice(path, await self.store(path, choice))
 
     @web.authenticated
     @authorized
