@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from .envs.envfile import MAX_FILE_BYTES
 from .envs.manager import CreateRequest, EnvManager
 from .envs.model import (
     CHANGE_ACTIONS,
@@ -28,7 +29,6 @@ from .envs.model import (
 from .envs.wiring import BACKEND_KINDS, BackendKind, build_manager
 from .errors import EnvsError, InvalidRequest, NotFound
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
 #: EnvsApp settings the command reads from the Jupyter server's config files.
 SHARED_SETTINGS = (
     "backend",
