@@ -191,20 +191,34 @@ def _is_installation(prefix: Path) -> bool:
     return any(os.path.lexists(prefix / tool) for tool in tools)
 
 
+#: ``environments.txt`` larger than this is not read (a real one is a few KiB).
+MAX_ENVIRONMENTS_TXT_BYTES = 4 * 1024 * 1024
+
+
+def environments_txt(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's ``~/.conda/environments.txt`` (conda's list of known prefixes)."""
+    return _home(os.environ if environ is None else environ) / ".conda" / "environments.txt"
+
+
+def read_environments_txt(path: Path) -> list[str]:
+    """The absolute prefixes ``path`` lists, resolved; [] when missing, unreadable or huge."""
+    try:
+        if path.stat().st_size > MAX_ENVIRONMENTS_TXT_BYTES:
+            return []
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return []
+    lines = (ln.strip() for ln in text.splitlines())
+    return [os.path.realpath(ln) for ln in lines if ln.startswith("/")]
+
+
 def _registered_roots(environ: Mapping[str, str]) -> list[Path]:
     """Installations listed in ``~/.conda/environments.txt`` (installers register base).
 
     Used when the environment names no root, e.g. Jupyter started outside any conda shell.
     """
-    path = _home(environ) / ".conda" / "environments.txt"
-    try:
-        if path.stat().st_size > MAX_CONDARC_BYTES:
-            return []
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    prefixes = [Path(ln.strip()) for ln in lines if ln.strip().startswith("/")]
-    return [p for p in prefixes if _is_installation(p)]
+    prefixes = read_environments_txt(environments_txt(environ))
+    return [Path(p) for p in prefixes if _is_installation(Path(p))]
 
 
 def _dedup_paths(paths: Iterable[Path]) -> tuple[Path, ...]:

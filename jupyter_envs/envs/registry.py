@@ -15,24 +15,15 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import Conflict, Forbidden, InvalidRequest, NotFound
 from . import history, reader
-from .condaconfig import CondaConfig
+from .condaconfig import CondaConfig, environments_txt, read_environments_txt
 from .model import EnvDetails, EnvInfo, env_id
 from .validate import validate_env_name
-
-#: ``environments.txt`` larger than this is not read (a real one is a few KiB).
-MAX_ENVIRONMENTS_TXT_BYTES = 4 * 1024 * 1024
-
-
-def environments_txt(environ: Mapping[str, str] | None = None) -> Path:
-    """The user's ``~/.conda/environments.txt`` (conda's list of known prefixes)."""
-    home = (environ or os.environ).get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".conda" / "environments.txt"
 
 
 def _resolve(path: Path) -> Path:
@@ -128,14 +119,7 @@ class EnvRegistry:
         key = (info.st_mtime_ns, info.st_size)
         if self._txt is not None and self._txt[0] == key:
             return self._txt[1]
-        entries: list[str] = []
-        if info.st_size <= MAX_ENVIRONMENTS_TXT_BYTES:
-            try:
-                text = path.read_text(encoding="utf-8", errors="surrogateescape")
-            except OSError:
-                text = ""
-            lines = (ln.strip() for ln in text.splitlines())
-            entries = [os.path.realpath(ln) for ln in lines if ln.startswith("/")]
+        entries = read_environments_txt(path)
         self._txt = (key, entries)
         return entries
 
